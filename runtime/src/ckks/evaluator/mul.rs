@@ -1,0 +1,84 @@
+//! Ciphertext products and relinearization.
+
+use super::Evaluator;
+use crate::ckks::ciphertext::Ciphertext;
+use crate::ckks::keyswitch::{apply_key, decompose};
+use crate::error::{Result, RuntimeError};
+use crate::math::{Eval, RnsPoly};
+
+impl Evaluator {
+    /// The tensor product `(a_0 b_0, a_0 b_1 + a_1 b_0, a_1 b_1)`: a 3-part ciphertext under
+    /// `(1, s, s²)` whose scale is the product of the scales. Relinearize, then rescale.
+    pub fn mul(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.relinearized(a, "mul")?;
+        self.relinearized(b, "mul")?;
+        self.same_level(a.level, b.level)?;
+        let basis = self.params.q_basis(a.level);
+        let n = self.params.n();
+        let ((d0, d2), d1) = rayon::join(
+            || {
+                rayon::join(
+                    || {
+                        let mut d0 = a.parts[0].clone();
+                        d0.mul_assign(&b.parts[0], &basis);
+                        d0
+                    },
+                    || {
+                        let mut d2 = a.parts[1].clone();
+                        d2.mul_assign(&b.parts[1], &basis);
+                        d2
+                    },
+                )
+            },
+            || {
+                let mut d1 = RnsPoly::<Eval>::zero(n, basis.len());
+                d1.mul_accumulate(&a.parts[0], &b.parts[1], &basis);
+                d1.mul_accumulate(&a.parts[1], &b.parts[0], &basis);
+                d1
+            },
+        );
+        Ok(Ciphertext::new(
+            vec![d0, d1, d2],
+            a.level,
+            a.scale * b.scale,
+        ))
+    }
+
+    /// Switches the `s²` part of a 3-part ciphertext back under `s`.
+    pub fn relinearize(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        if ct.parts.len() == 2 {
+            return Ok(ct.clone());
+        }
+        if ct.parts.len() != 3 {
+            return Err(RuntimeError::NotRelinearized {
+                op: "relinearize",
+                parts: ct.parts.len(),
+            });
+        }
+        let key = self
+            .keys
+            .as_ref()
+            .and_then(|k| k.relin.as_ref())
+            .ok_or(RuntimeError::MissingRelinKey)?;
+        let dec = decompose(&self.params, &ct.parts[2], ct.level);
+        let [k0, k1] = apply_key(&self.params, &dec, key);
+        let basis = self.params.q_basis(ct.level);
+        let mut c0 = ct.parts[0].clone();
+        let mut c1 = ct.parts[1].clone();
+        c0.add_assign(&k0, &basis);
+        c1.add_assign(&k1, &basis);
+        Ok(Ciphertext::new(vec![c0, c1], ct.level, ct.scale))
+    }
+
+    /// `relinearize(mul(a, b))`.
+    pub fn mul_relin(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.relinearize(&self.mul(a, b)?)
+    }
+
+    /// `rescale(relinearize(mul(a, b)))`: the usual product of two values at the same scale.
+    pub fn mul_relin_rescale(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        let mut out = self.mul_relin(a, b)?;
+        self.rescale_assign(&mut out)?;
+        Ok(out)
+    }
+}

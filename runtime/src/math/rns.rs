@@ -1,0 +1,284 @@
+//! RNS basis operations: fast (approximate) basis conversion, the building block of ModUp and
+//! ModDown in hybrid key switching, and exact division by the last prime with rounding
+//! (CKKS rescaling).
+
+use super::modulus::Modulus;
+use super::poly::{Coeff, Eval, RnsPoly};
+use super::ring::Prime;
+use rayon::prelude::*;
+
+/// Converts residues from basis `{q_i}` (product `Q`) to basis `{p_j}`:
+/// `y_j = Σ_i [x_i · (Q/q_i)^-1]_{q_i} · (Q/q_i) mod p_j`.
+///
+/// The result represents `x + u·Q` for some `0 ≤ u < #{q_i}`: exact enough for key switching,
+/// where the extra multiple of `Q` is absorbed into the noise (Halevi–Polyakov–Shoup, Bajard et
+/// al.).
+#[derive(Clone, Debug)]
+pub struct BasisConverter {
+    from: Vec<Modulus>,
+    to: Vec<Modulus>,
+    /// `(Q/q_i)^-1 mod q_i` and its Shoup companion.
+    q_hat_inv: Vec<(u64, u64)>,
+    /// `q_hat_mod_to[j][i] = (Q/q_i) mod p_j`.
+    q_hat_mod_to: Vec<Vec<u64>>,
+}
+
+/// Terms of at most 122 bits can be added 32 at a time in a `u128` before a reduction.
+const LAZY_TERMS: usize = 32;
+
+impl BasisConverter {
+    /// Precomputes the conversion from `from` to `to` (disjoint sets of primes).
+    pub fn new(from: &[&Prime], to: &[&Prime]) -> Self {
+        let from_m: Vec<Modulus> = from.iter().map(|p| *p.modulus()).collect();
+        let to_m: Vec<Modulus> = to.iter().map(|p| *p.modulus()).collect();
+        let q_hat_inv = from_m
+            .iter()
+            .enumerate()
+            .map(|(i, mi)| {
+                let q_hat = from_m
+                    .iter()
+                    .enumerate()
+                    .filter(|&(k, _)| k != i)
+                    .fold(1u64, |acc, (_, mk)| mi.mul(acc, mi.reduce(mk.value())));
+                // The primes are distinct, so Q/q_i is invertible modulo q_i.
+                let inv = mi.inv(q_hat).unwrap_or(0);
+                (inv, mi.shoup(inv))
+            })
+            .collect();
+        let q_hat_mod_to = to_m
+            .iter()
+            .map(|pj| {
+                (0..from_m.len())
+                    .map(|i| {
+                        from_m
+                            .iter()
+                            .enumerate()
+                            .filter(|&(k, _)| k != i)
+                            .fold(1u64, |acc, (_, mk)| pj.mul(acc, pj.reduce(mk.value())))
+                    })
+                    .collect()
+            })
+            .collect();
+        Self {
+            from: from_m,
+            to: to_m,
+            q_hat_inv,
+            q_hat_mod_to,
+        }
+    }
+
+    /// Converts `input` (exactly `from.len()` limbs, coefficient domain) into `to.len()` new limbs.
+    pub fn convert(&self, input: &RnsPoly<Coeff>) -> RnsPoly<Coeff> {
+        let n = input.n();
+        let mut scaled = RnsPoly::<Coeff>::zero(n, self.from.len());
+        scaled
+            .par_limbs_mut()
+            .zip(input.limbs_iter().collect::<Vec<_>>().par_iter())
+            .zip(self.from.par_iter().zip(self.q_hat_inv.par_iter()))
+            .for_each(|((dst, src), (m, &(w, w_shoup)))| {
+                for (d, &x) in dst.iter_mut().zip(src.iter()) {
+                    *d = m.mul_shoup(x, w, w_shoup);
+                }
+            });
+        let mut out = RnsPoly::<Coeff>::zero(n, self.to.len());
+        let scaled_limbs: Vec<&[u64]> = scaled.limbs_iter().collect();
+        out.par_limbs_mut()
+            .zip(self.to.par_iter().zip(self.q_hat_mod_to.par_iter()))
+            .for_each(|(dst, (pj, weights))| {
+                for (k, d) in dst.iter_mut().enumerate() {
+                    let mut acc: u128 = 0;
+                    for (chunk_limbs, chunk_w) in scaled_limbs
+                        .chunks(LAZY_TERMS)
+                        .zip(weights.chunks(LAZY_TERMS))
+                    {
+                        for (limb, &w) in chunk_limbs.iter().zip(chunk_w) {
+                            acc += limb[k] as u128 * w as u128;
+                        }
+                        acc = pj.reduce_u128(acc) as u128;
+                    }
+                    *d = acc as u64;
+                }
+            });
+        out
+    }
+}
+
+/// Divides a polynomial over `basis` (evaluation domain) by its last prime `q_l`, rounding to
+/// the nearest integer, and returns it over `basis[..l]`.
+///
+/// For each remaining prime: `(x_i + h − [x_l + h]_{q_l}) · q_l^-1 mod q_i` with `h = ⌊q_l/2⌋`.
+pub fn divide_round_by_last(mut poly: RnsPoly<Eval>, basis: &[&Prime]) -> RnsPoly<Eval> {
+    let l = basis.len() - 1;
+    let last = basis[l];
+    let ql = last.modulus();
+    let half = ql.value() / 2;
+    let mut last_limb = poly.limb(l).to_vec();
+    last.ntt().inverse(&mut last_limb);
+    for x in last_limb.iter_mut() {
+        *x = ql.add(*x, half);
+    }
+    poly.truncate(l);
+    poly.par_limbs_mut()
+        .zip(basis[..l].par_iter())
+        .for_each(|(limb, p)| {
+            let m = p.modulus();
+            // ([x_l + h]_{q_l} − h) mod q_i, so that x_i − t_i ≡ x + h − [x + h]_{q_l}.
+            let h = m.reduce(half);
+            let mut t: Vec<u64> = last_limb.iter().map(|&x| m.sub(m.reduce(x), h)).collect();
+            p.ntt().forward(&mut t);
+            let inv = m.inv(ql.value()).unwrap_or(0);
+            let inv_shoup = m.shoup(inv);
+            for (x, &ti) in limb.iter_mut().zip(t.iter()) {
+                *x = m.mul_shoup(m.sub(*x, ti), inv, inv_shoup);
+            }
+        });
+    poly
+}
+
+/// Reconstructs centred integers from residues with Garner's mixed-radix algorithm and returns
+/// them as `f64` (exact up to `f64` rounding, for values far below the basis product).
+///
+/// Digits are chosen in `(−q_i/2, q_i/2]`, so `x = Σ d_i · q_0⋯q_{i−1}` is the centred
+/// representative and the leading digits of a small value are zero: no big integers needed.
+#[derive(Clone, Debug)]
+pub struct CrtReconstructor {
+    moduli: Vec<Modulus>,
+    /// `inv_prefix[i] = (q_0 ⋯ q_{i−1})^-1 mod q_i`.
+    inv_prefix: Vec<u64>,
+    /// `prefix_mod[i][k] = (q_0 ⋯ q_{k−1}) mod q_i` for `k < i`.
+    prefix_mod: Vec<Vec<u64>>,
+    /// `q_0 ⋯ q_{i−1}` as `f64`.
+    prefix_f64: Vec<f64>,
+}
+
+impl CrtReconstructor {
+    /// Precomputes the mixed-radix constants of `basis`.
+    pub fn new(basis: &[&Prime]) -> Self {
+        let moduli: Vec<Modulus> = basis.iter().map(|p| *p.modulus()).collect();
+        let mut inv_prefix = Vec::with_capacity(moduli.len());
+        let mut prefix_mod = Vec::with_capacity(moduli.len());
+        let mut prefix_f64 = Vec::with_capacity(moduli.len());
+        let mut pf = 1.0f64;
+        for (i, mi) in moduli.iter().enumerate() {
+            let mut prefixes = Vec::with_capacity(i);
+            let mut acc = 1u64;
+            for mk in &moduli[..i] {
+                prefixes.push(acc);
+                acc = mi.mul(acc, mi.reduce(mk.value()));
+            }
+            inv_prefix.push(mi.inv(acc).unwrap_or(0));
+            prefix_mod.push(prefixes);
+            prefix_f64.push(pf);
+            pf *= mi.value() as f64;
+        }
+        Self {
+            moduli,
+            inv_prefix,
+            prefix_mod,
+            prefix_f64,
+        }
+    }
+
+    /// Centred value of coefficient `k` of `poly` (coefficient domain) as `f64`.
+    pub fn centered_f64(&self, poly: &RnsPoly<Coeff>, k: usize) -> f64 {
+        let limbs = self.moduli.len();
+        let mut digits = [0i64; 64];
+        let mut heap;
+        let digits: &mut [i64] = if limbs <= 64 {
+            &mut digits[..limbs]
+        } else {
+            heap = vec![0i64; limbs];
+            &mut heap
+        };
+        let mut value = 0.0f64;
+        for i in 0..limbs {
+            let mi = &self.moduli[i];
+            // x mod q_i minus the contribution of the digits already found.
+            let mut partial = poly.limb(i)[k];
+            for (kk, &d) in digits[..i].iter().enumerate() {
+                let term = mi.mul(mi.reduce_i64(d), self.prefix_mod[i][kk]);
+                partial = mi.sub(partial, term);
+            }
+            let d = mi.center(mi.mul(partial, self.inv_prefix[i]));
+            digits[i] = d;
+            value += d as f64 * self.prefix_f64[i];
+        }
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::math::primes::PrimeGenerator;
+    use crate::math::ring::RingContext;
+    use proptest::prelude::*;
+
+    fn ring(n: usize, bits: &[u32]) -> RingContext {
+        let mut primes = Vec::new();
+        for &b in bits {
+            let mut g = PrimeGenerator::new(b, n as u64).unwrap();
+            primes.push(g.next_below(&primes).unwrap());
+        }
+        RingContext::new(n, &primes).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn basis_conversion_is_exact_up_to_a_small_multiple_of_q(
+            values in proptest::collection::vec(-(1i64 << 62)..(1i64 << 62), 16),
+        ) {
+            let n = 16;
+            let ring = ring(n, &[40, 45, 50, 55, 60]);
+            let all: Vec<&Prime> = ring.primes().iter().collect();
+            let (from, to) = all.split_at(2);
+            let q: i128 = from.iter().map(|p| p.value() as i128).product();
+            let xs: Vec<i64> = values.iter().map(|&v| (v as i128).rem_euclid(q) as i64).collect();
+            let input = RnsPoly::<Coeff>::from_signed(n, &xs, from);
+            let out = BasisConverter::new(from, to).convert(&input);
+            for (j, p) in to.iter().enumerate() {
+                for (k, &x) in xs.iter().enumerate() {
+                    let ok = (0..from.len() as i128).any(|u| {
+                        (x as i128 + u * q).rem_euclid(p.value() as i128) as u64 == out.limb(j)[k]
+                    });
+                    prop_assert!(ok);
+                }
+            }
+        }
+
+        #[test]
+        fn garner_reconstructs_centered_values(
+            values in proptest::collection::vec(-(1i64 << 62)..(1i64 << 62), 16),
+        ) {
+            let n = 16;
+            let ring = ring(n, &[30, 35, 40]);
+            let basis: Vec<&Prime> = ring.primes().iter().collect();
+            let poly = RnsPoly::<Coeff>::from_signed(n, &values, &basis);
+            let crt = CrtReconstructor::new(&basis);
+            for (k, &v) in values.iter().enumerate() {
+                let got = crt.centered_f64(&poly, k);
+                prop_assert!((got - v as f64).abs() <= (v as f64).abs() * 1e-15, "{} vs {}", got, v);
+            }
+        }
+    }
+
+    #[test]
+    fn rescale_divides_with_rounding() {
+        let n = 16;
+        let ring = ring(n, &[50, 40, 41]);
+        let basis: Vec<&Prime> = ring.primes().iter().collect();
+        let ql = basis[2].value() as i64;
+        let values: Vec<i64> = (0..n as i64)
+            .map(|i| (i - 8) * ql + (i - 8) * (ql / 7))
+            .collect();
+        let poly = RnsPoly::<Coeff>::from_signed(n, &values, &basis).into_eval(&basis);
+        let out = divide_round_by_last(poly, &basis).into_coeff(&basis[..2]);
+        let crt = CrtReconstructor::new(&basis[..2]);
+        for (k, &v) in values.iter().enumerate() {
+            let expect = (v as f64 / ql as f64).round();
+            assert_eq!(crt.centered_f64(&out, k), expect, "k = {k}");
+        }
+    }
+}

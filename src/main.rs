@@ -1,0 +1,10 @@
+//! The `blindfold` command-line tool.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    cli::run(cli)
+}
