@@ -109,7 +109,10 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 
     println!();
     println!("{:<38} {:>14}", "phase", "time (ms)");
-    println!("{:<38} {:>14.1}", "keygen (sk, pk, relin, rotation keys)", keygen_ms);
+    println!(
+        "{:<38} {:>14.1}",
+        "keygen (sk, pk, relin, rotation keys)", keygen_ms
+    );
     println!("{:<38} {:>14.1}", "encode + encrypt", encrypt_ms);
     println!(
         "{:<38} {:>14.1}",

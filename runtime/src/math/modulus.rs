@@ -16,7 +16,7 @@ pub struct Modulus {
 impl Modulus {
     /// Builds a modulus; `None` unless `q` is odd, at least 3 and below `2^MAX_MODULUS_BITS`.
     pub fn new(q: u64) -> Option<Self> {
-        if q < 3 || q % 2 == 0 || q >= 1 << MAX_MODULUS_BITS {
+        if q < 3 || q.is_multiple_of(2) || q >= 1 << MAX_MODULUS_BITS {
             return None;
         }
         // floor(2^128 / q) = floor((2^128 - 1) / q) because q is odd and so does not divide 2^128.

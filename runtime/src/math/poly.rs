@@ -67,7 +67,7 @@ impl<D: Send + Sync> RnsPoly<D> {
 
     /// Wraps raw residues (`limbs × n`, limb-major); `None` if the length is not a multiple of `n`.
     pub fn from_raw(n: usize, data: Vec<u64>) -> Option<Self> {
-        (n > 0 && data.len() % n == 0).then_some(Self {
+        (n > 0 && data.len().is_multiple_of(n)).then_some(Self {
             n,
             data,
             domain: PhantomData,
