@@ -96,7 +96,8 @@ pub(crate) fn apply_key(
     [b, a]
 }
 
-/// Divides a polynomial over `Q_l ∪ P` by `P` (rounding down) and returns it over `Q_l`.
+/// Divides a polynomial over `Q_l ∪ P` by `P`, rounding to the nearest integer, and returns it
+/// over `Q_l`: `(x − [x]_P) / P` with `[x]_P` the centred remainder (exact basis conversion).
 pub(crate) fn mod_down(params: &CkksParams, mut x: RnsPoly<Eval>, level: usize) -> RnsPoly<Eval> {
     let q_count = level + 1;
     let q_basis = params.q_basis(level);
