@@ -166,7 +166,7 @@ pub enum FormatError {
         expected: &'static str,
     },
     /// The file has another type (e.g. a public key given as a ciphertext).
-    #[error("expected a {expected} file, found a {found} file")]
+    #[error("expected {expected} data, found {found} data")]
     WrongKind {
         /// Expected kind.
         expected: &'static str,

@@ -3,6 +3,11 @@
 //! sets are 128-bit secure. Thresholds sit 1 to 1.5 bits below the measured precision
 //! (docs/ckks.md lists the measurements).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
 use blindfold_runtime::ckks::{
     Ciphertext, CkksParams, CkksParamsSpec, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator,
     SecretKey, SecurityLevel,
