@@ -22,6 +22,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The same allocator as the `blindfold` binary, so that timings match what users see.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The benchmark chains: (log_n, q bits, p bits, dnum).
 fn configs() -> Vec<(u32, Vec<u32>, Vec<u32>, usize)> {
     let all = vec![

@@ -17,53 +17,36 @@ pub struct Decomposition {
     pub(crate) digits: Vec<RnsPoly<Eval>>,
 }
 
-impl Decomposition {
-    /// The same decomposition after the automorphism `X -> X^g`.
-    pub(crate) fn automorphism(&self, g: u64, params: &CkksParams) -> Self {
-        Self {
-            level: self.level,
-            digits: self
-                .digits
-                .iter()
-                .map(|d| d.automorphism(g, params.ring()))
-                .collect(),
-        }
-    }
-}
-
 /// Splits `c` (evaluation domain over `Q_level`) into digits and raises each to `Q_level ∪ P`.
 pub(crate) fn decompose(params: &CkksParams, c: &RnsPoly<Eval>, level: usize) -> Decomposition {
-    let q_basis = params.q_basis(level);
-    let p_basis = params.p_basis();
+    let qp_basis = params.qp_basis(level);
     let q_count = level + 1;
-    let mut c_trunc = c.clone();
-    c_trunc.truncate(q_count);
-    let c_coeff = c_trunc.into_coeff(&q_basis);
+    let n = c.n();
+    let mut c_coeff = c.clone();
+    c_coeff.truncate(q_count);
+    let c_coeff = c_coeff.into_coeff(&qp_basis[..q_count]);
     let tables = params.level_tables(level);
     let digits = tables
         .mod_up
         .par_iter()
         .map(|(range, converter)| {
-            let from = c_coeff.slice_limbs(range.clone());
-            let target: Vec<_> = q_basis[..range.start]
-                .iter()
-                .chain(&q_basis[range.end..])
-                .chain(&p_basis)
-                .copied()
-                .collect();
-            let raised = converter.convert(&from).into_eval(&target);
-            let mut out = RnsPoly::<Eval>::zero(c.n(), q_count + p_basis.len());
-            let width = range.len();
-            for i in 0..q_count + p_basis.len() {
-                let src = if range.contains(&i) {
-                    c.limb(i)
-                } else if i < range.start {
-                    raised.limb(i)
+            let mut out = RnsPoly::<Eval>::zero(n, qp_basis.len());
+            let sources: Vec<&[u64]> = range.clone().map(|i| c_coeff.limb(i)).collect();
+            let mut targets = Vec::with_capacity(qp_basis.len() - range.len());
+            for (i, limb) in out.limbs_mut_iter().enumerate() {
+                if range.contains(&i) {
+                    // The digit's own primes keep the exact evaluation-domain residues.
+                    limb.copy_from_slice(c.limb(i));
                 } else {
-                    raised.limb(i - width)
-                };
-                out.limb_mut(i).copy_from_slice(src);
+                    targets.push(limb);
+                }
             }
+            converter.convert_into(&sources, targets);
+            out.par_limbs_mut()
+                .zip(qp_basis.par_iter())
+                .enumerate()
+                .filter(|(i, _)| !range.contains(i))
+                .for_each(|(_, (limb, p))| p.ntt().forward(limb));
             out
         })
         .collect();
@@ -71,10 +54,14 @@ pub(crate) fn decompose(params: &CkksParams, c: &RnsPoly<Eval>, level: usize) ->
 }
 
 /// `Σ_j digit_j · (b_j, a_j)` over `Q_l ∪ P`, then ModDown: the key-switched pair over `Q_l`.
+///
+/// With `galois_map`, the digits are read through the evaluation-domain permutation of an
+/// automorphism (hoisted rotations), without materialising rotated copies.
 pub(crate) fn apply_key(
     params: &CkksParams,
     dec: &Decomposition,
     key: &SwitchingKey,
+    galois_map: Option<&[u32]>,
 ) -> [RnsPoly<Eval>; 2] {
     let level = dec.level;
     let q_count = level + 1;
@@ -82,17 +69,38 @@ pub(crate) fn apply_key(
     let qp = params.qp_basis(level);
     let n = params.n();
     let key_limb = |t: usize| if t < q_count { t } else { top + (t - q_count) };
-    let product = |key_part: &Vec<RnsPoly<Eval>>| {
-        let mut acc = RnsPoly::<Eval>::zero(n, qp.len());
-        acc.par_limbs_mut().enumerate().for_each(|(t, out)| {
+    let mut acc_b = RnsPoly::<Eval>::zero(n, qp.len());
+    let mut acc_a = RnsPoly::<Eval>::zero(n, qp.len());
+    acc_b
+        .par_limbs_mut()
+        .zip(acc_a.par_limbs_mut())
+        .enumerate()
+        .for_each(|(t, (out_b, out_a))| {
             let ntt = qp[t].ntt();
-            for (digit, k) in dec.digits.iter().zip(key_part.iter()) {
-                ntt.mul_accumulate(out, digit.limb(t), k.limb(key_limb(t)));
+            let kt = key_limb(t);
+            let mut scratch = match galois_map {
+                Some(_) => vec![0u64; n],
+                None => Vec::new(),
+            };
+            for (j, digit) in dec.digits.iter().enumerate() {
+                let d: &[u64] = match galois_map {
+                    Some(map) => {
+                        let src = digit.limb(t);
+                        for (x, &k) in scratch.iter_mut().zip(map) {
+                            *x = src[k as usize];
+                        }
+                        &scratch
+                    }
+                    None => digit.limb(t),
+                };
+                ntt.mul_accumulate(out_b, d, key.b[j].limb(kt));
+                ntt.mul_accumulate(out_a, d, key.a[j].limb(kt));
             }
         });
-        mod_down(params, acc, level)
-    };
-    let (b, a) = rayon::join(|| product(&key.b), || product(&key.a));
+    let (b, a) = rayon::join(
+        || mod_down(params, acc_b, level),
+        || mod_down(params, acc_a, level),
+    );
     [b, a]
 }
 

@@ -82,11 +82,11 @@ impl Modulus {
         let mid = mid1 + (mid2 & u64::MAX as u128) + lo_lo_hi as u128;
         let carry = (mid >> 64) + (mid2 >> 64);
         let quotient = (x_hi as u128 * self.ratio_hi as u128 + carry) as u64;
-        let mut r = x_lo.wrapping_sub(quotient.wrapping_mul(self.value));
-        while r >= self.value {
-            r -= self.value;
-        }
-        r
+        // The estimate is at most 2 below the true quotient, so r < 3q: two branch-free
+        // conditional subtractions finish the reduction.
+        let r = x_lo.wrapping_sub(quotient.wrapping_mul(self.value));
+        let r = r.min(r.wrapping_sub(2 * self.value));
+        r.min(r.wrapping_sub(self.value))
     }
 
     /// Reduces a 64-bit value modulo `q`.
@@ -134,6 +134,14 @@ impl Modulus {
         } else {
             r
         }
+    }
+
+    /// `a * w mod q` lazily reduced to `[0, 2q)`, with `w_shoup = self.shoup(w)`.
+    #[inline]
+    pub fn mul_shoup_lazy(&self, a: u64, w: u64, w_shoup: u64) -> u64 {
+        let q_est = ((a as u128 * w_shoup as u128) >> 64) as u64;
+        a.wrapping_mul(w)
+            .wrapping_sub(q_est.wrapping_mul(self.value))
     }
 
     /// `a^e mod q`.

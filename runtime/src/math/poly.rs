@@ -108,6 +108,11 @@ impl<D: Send + Sync> RnsPoly<D> {
         self.data.par_chunks_mut(self.n)
     }
 
+    /// Iterates over mutable limbs.
+    pub fn limbs_mut_iter(&mut self) -> std::slice::ChunksMut<'_, u64> {
+        self.data.chunks_mut(self.n)
+    }
+
     /// Iterates over limbs.
     pub fn limbs_iter(&self) -> std::slice::Chunks<'_, u64> {
         self.data.chunks(self.n)
@@ -274,11 +279,23 @@ impl RnsPoly<Eval> {
 
     /// `self *= other` pointwise over `basis` (a ring product in the evaluation domain).
     pub fn mul_assign(&mut self, other: &Self, basis: &[&Prime]) {
-        self.zip_limbs(other, basis, |m, a, b| {
-            for (x, &y) in a.iter_mut().zip(b) {
-                *x = m.mul(*x, y);
-            }
-        });
+        const CHUNK: usize = 1024;
+        let n = self.n;
+        let k = basis.len();
+        self.data[..k * n]
+            .par_chunks_mut(n)
+            .zip(other.data[..k * n].par_chunks(n))
+            .zip(basis.par_iter())
+            .for_each(|((a, b), p)| {
+                // The NTT library's vectorised multiply-accumulate into a zeroed scratch.
+                let mut scratch = [0u64; CHUNK];
+                for (a, b) in a.chunks_mut(CHUNK).zip(b.chunks(CHUNK)) {
+                    let s = &mut scratch[..a.len()];
+                    s.fill(0);
+                    p.ntt().mul_accumulate(s, a, b);
+                    a.copy_from_slice(s);
+                }
+            });
     }
 
     /// `self += a * b` pointwise over `basis`.

@@ -22,16 +22,13 @@ pub struct BasisConverter {
     to: Vec<Modulus>,
     /// `(Q/q_i)^-1 mod q_i` and its Shoup companion.
     q_hat_inv: Vec<(u64, u64)>,
-    /// `q_hat_mod_to[j][i] = (Q/q_i) mod p_j`.
-    q_hat_mod_to: Vec<Vec<u64>>,
+    /// `q_hat_mod_to[j][i] = ((Q/q_i) mod p_j, Shoup companion)`.
+    q_hat_mod_to: Vec<Vec<(u64, u64)>>,
     /// `Q mod p_j`.
     q_mod_to: Vec<u64>,
     /// `1 / q_i` as `f64`.
     inv_from: Vec<f64>,
 }
-
-/// Terms of at most 122 bits can be added 32 at a time in a `u128` before a reduction.
-const LAZY_TERMS: usize = 32;
 
 impl BasisConverter {
     /// Precomputes the conversion from `from` to `to` (disjoint sets of primes).
@@ -57,11 +54,12 @@ impl BasisConverter {
             .map(|pj| {
                 (0..from_m.len())
                     .map(|i| {
-                        from_m
+                        let w = from_m
                             .iter()
                             .enumerate()
                             .filter(|&(k, _)| k != i)
-                            .fold(1u64, |acc, (_, mk)| pj.mul(acc, pj.reduce(mk.value())))
+                            .fold(1u64, |acc, (_, mk)| pj.mul(acc, pj.reduce(mk.value())));
+                        (w, pj.shoup(w))
                     })
                     .collect()
             })
@@ -88,21 +86,29 @@ impl BasisConverter {
     /// Converts `input` (exactly `from.len()` limbs, coefficient domain) into `to.len()` new limbs.
     pub fn convert(&self, input: &RnsPoly<Coeff>) -> RnsPoly<Coeff> {
         let n = input.n();
-        let mut scaled = RnsPoly::<Coeff>::zero(n, self.from.len());
-        scaled
-            .par_limbs_mut()
-            .zip(input.limbs_iter().collect::<Vec<_>>().par_iter())
+        let mut out = RnsPoly::<Coeff>::zero(n, self.to.len());
+        let sources: Vec<&[u64]> = input.limbs_iter().collect();
+        self.convert_into(&sources, out.par_limbs_mut().collect());
+        out
+    }
+
+    /// Converts the coefficient-domain limbs `sources` (one per prime of `from`) into the
+    /// limbs `targets` (one per prime of `to`, overwritten), without allocating the result.
+    pub fn convert_into(&self, sources: &[&[u64]], targets: Vec<&mut [u64]>) {
+        debug_assert_eq!(sources.len(), self.from.len());
+        debug_assert_eq!(targets.len(), self.to.len());
+        let n = sources.first().map_or(0, |s| s.len());
+        let scaled: Vec<Vec<u64>> = sources
+            .par_iter()
             .zip(self.from.par_iter().zip(self.q_hat_inv.par_iter()))
-            .for_each(|((dst, src), (m, &(w, w_shoup)))| {
-                for (d, &x) in dst.iter_mut().zip(src.iter()) {
-                    *d = m.mul_shoup(x, w, w_shoup);
-                }
-            });
-        let scaled_limbs: Vec<&[u64]> = scaled.limbs_iter().collect();
+            .map(|(src, (m, &(w, w_shoup)))| {
+                src.iter().map(|&x| m.mul_shoup(x, w, w_shoup)).collect()
+            })
+            .collect();
         let overflow: Vec<u64> = (0..n)
             .into_par_iter()
             .map(|k| {
-                let sum: f64 = scaled_limbs
+                let sum: f64 = scaled
                     .iter()
                     .zip(&self.inv_from)
                     .map(|(limb, inv)| limb[k] as f64 * inv)
@@ -110,28 +116,31 @@ impl BasisConverter {
                 sum.round() as u64
             })
             .collect();
-        let mut out = RnsPoly::<Coeff>::zero(n, self.to.len());
-        out.par_limbs_mut()
+        targets
+            .into_par_iter()
             .zip(self.to.par_iter().zip(self.q_hat_mod_to.par_iter()))
             .zip(self.q_mod_to.par_iter())
             .for_each(|((dst, (pj, weights)), &q_mod)| {
                 let q_mod_shoup = pj.shoup(q_mod);
-                for (k, d) in dst.iter_mut().enumerate() {
-                    let mut acc: u128 = 0;
-                    for (chunk_limbs, chunk_w) in scaled_limbs
-                        .chunks(LAZY_TERMS)
-                        .zip(weights.chunks(LAZY_TERMS))
-                    {
-                        for (limb, &w) in chunk_limbs.iter().zip(chunk_w) {
-                            acc += limb[k] as u128 * w as u128;
-                        }
-                        acc = pj.reduce_u128(acc) as u128;
+                let p = pj.value();
+                let two_p = 2 * p;
+                // Lazy Shoup products in [0, 2p), kept in [0, 2p) by a branch-free conditional
+                // subtraction after each addition; one limb at a time so that coefficients are
+                // independent (instruction-level parallelism) and memory is read sequentially.
+                for (d, &v) in dst.iter_mut().zip(&overflow) {
+                    *d = two_p - pj.mul_shoup_lazy(v, q_mod, q_mod_shoup);
+                }
+                for (limb, &(w, w_shoup)) in scaled.iter().zip(weights) {
+                    for (d, &y) in dst.iter_mut().zip(limb.iter()) {
+                        let acc = *d + pj.mul_shoup_lazy(y, w, w_shoup);
+                        *d = acc.min(acc.wrapping_sub(two_p));
                     }
-                    let correction = pj.mul_shoup(overflow[k], q_mod, q_mod_shoup);
-                    *d = pj.sub(acc as u64, correction);
+                }
+                for d in dst.iter_mut() {
+                    let acc = (*d).min(d.wrapping_sub(two_p));
+                    *d = acc.min(acc.wrapping_sub(p));
                 }
             });
-        out
     }
 }
 

@@ -61,7 +61,7 @@ impl Evaluator {
             .and_then(|k| k.relin.as_ref())
             .ok_or(RuntimeError::MissingRelinKey)?;
         let dec = decompose(&self.params, &ct.parts[2], ct.level);
-        let [k0, k1] = apply_key(&self.params, &dec, key);
+        let [k0, k1] = apply_key(&self.params, &dec, key, None);
         let basis = self.params.q_basis(ct.level);
         let mut c0 = ct.parts[0].clone();
         let mut c1 = ct.parts[1].clone();

@@ -48,7 +48,7 @@ impl Evaluator {
         let ring = self.params.ring();
         let c1 = ct.parts[1].automorphism(g, ring);
         let dec = decompose(&self.params, &c1, ct.level);
-        Ok(self.finish_rotation(ct, g, &dec, key))
+        Ok(self.finish_rotation(ct, g, &dec, key, None))
     }
 
     fn finish_rotation(
@@ -57,8 +57,9 @@ impl Evaluator {
         g: u64,
         dec: &Decomposition,
         key: &SwitchingKey,
+        galois_map: Option<&[u32]>,
     ) -> Ciphertext {
-        let [k0, k1] = apply_key(&self.params, dec, key);
+        let [k0, k1] = apply_key(&self.params, dec, key, galois_map);
         let basis = self.params.q_basis(ct.level);
         let mut c0 = ct.parts[0].automorphism(g, self.params.ring());
         c0.add_assign(&k0, &basis);
@@ -92,8 +93,8 @@ impl Evaluator {
             .map(|(&g, key)| match key {
                 None => ct.clone(),
                 Some(key) => {
-                    let rotated = dec.automorphism(g, &self.params);
-                    self.finish_rotation(ct, g, &rotated, key)
+                    let map = self.params.ring().galois_map(g);
+                    self.finish_rotation(ct, g, &dec, key, Some(&map))
                 }
             })
             .collect())
