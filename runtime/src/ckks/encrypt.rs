@@ -69,20 +69,17 @@ impl<'k> Encryptor<'k> {
                 let v = small_eval(n, &ternary(n, rng), &basis);
                 let mut c0 = small_eval(n, &gaussian(n, rng), &basis);
                 let mut c1 = small_eval(n, &gaussian(n, rng), &basis);
-                let mut vb = v.clone();
-                vb.mul_assign(&pk.b, &basis);
-                c0.add_assign(&vb, &basis);
-                let mut va = v;
-                va.mul_assign(&pk.a, &basis);
-                c1.add_assign(&va, &basis);
+                c0.mul_accumulate(&v, &pk.b, &basis);
+                c1.mul_accumulate(&v, &pk.a, &basis);
                 (c0, c1)
             }
             Key::Secret(sk) => {
+                // c0 = e − a·s, computed as −(a·s − e).
                 let a = uniform(n, &basis, rng);
                 let mut c0 = small_eval(n, &gaussian(n, rng), &basis);
-                let mut a_s = a.clone();
-                a_s.mul_assign(&sk.eval, &basis);
-                c0.sub_assign(&a_s, &basis);
+                c0.neg_assign(&basis);
+                c0.mul_accumulate(&a, &sk.eval, &basis);
+                c0.neg_assign(&basis);
                 (c0, a)
             }
         };
@@ -111,16 +108,13 @@ impl<'k> Decryptor<'k> {
     pub fn decrypt(&self, ct: &Ciphertext) -> Plaintext {
         let basis = self.params.q_basis(ct.level());
         let mut acc = ct.parts[0].clone();
-        let mut s_power = self.sk.eval.clone();
-        s_power.truncate(basis.len());
-        let s = s_power.clone();
-        for (i, part) in ct.parts.iter().enumerate().skip(1) {
-            if i > 1 {
-                s_power.mul_assign(&s, &basis);
-            }
-            let mut term = part.clone();
-            term.mul_assign(&s_power, &basis);
-            acc.add_assign(&term, &basis);
+        // The key holds every prime; products read only its first `level + 1` limbs.
+        acc.mul_accumulate(&ct.parts[1], &self.sk.eval, &basis);
+        if let Some(c2) = ct.parts.get(2) {
+            let mut s2 = self.sk.eval.clone();
+            s2.truncate(basis.len());
+            s2.mul_assign(&self.sk.eval, &basis);
+            acc.mul_accumulate(c2, &s2, &basis);
         }
         Plaintext::new(acc, ct.level(), ct.scale())
     }

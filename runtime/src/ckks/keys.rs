@@ -181,6 +181,21 @@ impl KeyGenerator {
         RnsPoly::<Coeff>::from_signed(self.params.n(), &e, basis).into_eval(basis)
     }
 
+    /// `−a·s + e` over `basis`, computed as `−(a·s − e)` in one multiply-accumulate pass.
+    fn minus_a_s_plus_e<R: RngCore + CryptoRng>(
+        &self,
+        a: &RnsPoly<Eval>,
+        sk: &SecretKey,
+        basis: &[&Prime],
+        rng: &mut R,
+    ) -> RnsPoly<Eval> {
+        let mut b = self.error_eval(basis, rng);
+        b.neg_assign(basis);
+        b.mul_accumulate(a, &sk.eval, basis);
+        b.neg_assign(basis);
+        b
+    }
+
     /// The public key of `sk`.
     pub fn public_key<R: RngCore + CryptoRng>(&self, sk: &SecretKey, rng: &mut R) -> PublicKey {
         let level = self.params.max_level();
@@ -188,10 +203,7 @@ impl KeyGenerator {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         let a = uniform(self.params.n(), &basis, &mut ChaCha20Rng::from_seed(seed));
-        let mut b = self.error_eval(&basis, rng);
-        let mut a_s = a.clone();
-        a_s.mul_assign(&sk.eval, &basis);
-        b.sub_assign(&a_s, &basis);
+        let b = self.minus_a_s_plus_e(&a, sk, &basis, rng);
         PublicKey {
             b,
             a,
@@ -229,10 +241,7 @@ impl KeyGenerator {
             .iter()
             .enumerate()
             .map(|(j, aj)| {
-                let mut bj = self.error_eval(&basis, rng);
-                let mut a_s = aj.clone();
-                a_s.mul_assign(&sk.eval, &basis);
-                bj.sub_assign(&a_s, &basis);
+                let mut bj = self.minus_a_s_plus_e(aj, sk, &basis, rng);
                 for i in (j * alpha)..((j + 1) * alpha).min(q_count) {
                     let m = basis[i].modulus();
                     let w = p_mod_q[i];
