@@ -1,11 +1,25 @@
 //! The blindfold compiler: turns a trained ONNX network into a CKKS circuit.
 //!
-//! The pipeline (see `DESIGN.md` at the repository root of the project documentation):
-//! `import` (ONNX into a tensor IR) → `passes` (normalisation, activation approximation,
-//! depth analysis) → `layout` (packing into slots) → `params` (CKKS parameters) → `lower`
-//! (a `blindfold_runtime` circuit).
+//! The pipeline (see `DESIGN.md`): [`import`] (ONNX into the tensor [`ir`], refusing what
+//! cannot be encrypted with an error naming the node) → [`passes`] (normalisation: batch-norm
+//! folding, constant folding, bias merging, squares) → the back end (activation
+//! approximation, layout, CKKS parameters, lowering), which lands separately.
+//! [`mod@reference`] is the float64 interpreter of the IR: the oracle of every later stage.
 //!
-//! This crate currently exposes only the runtime it builds on; the front end and back end
-//! modules are added as they land, each with its own tests.
+//! ```no_run
+//! use blindfold_compiler::{import::{load_onnx, ImportOptions}, ir::Tensor, reference};
+//! let model = load_onnx("models/mnist_relu.onnx", &ImportOptions::default())?;
+//! let image = Tensor::zeros(model.input_shape.clone());
+//! let logits = reference::run(&model.graph, &image)?;
+//! println!("class {:?}", logits.argmax());
+//! # Ok::<(), blindfold_compiler::CompileError>(())
+//! ```
+
+pub mod error;
+pub mod import;
+pub mod ir;
+pub mod passes;
+pub mod reference;
 
 pub use blindfold_runtime as runtime;
+pub use error::{CompileError, Result};
