@@ -1,6 +1,6 @@
 //! The blindfold compiler: turns a trained ONNX network into a CKKS circuit.
 //!
-//! The pipeline (see `DESIGN.md`): [`import`] (ONNX into the tensor [`ir`], refusing what
+//! The pipeline (see `docs/ARCHITECTURE.md`): [`import`] (ONNX into the tensor [`ir`], refusing what
 //! cannot be encrypted with an error naming the node) → [`passes`] (normalisation: batch-norm
 //! folding, constant folding, bias merging, squares) → the back end (activation
 //! approximation, layout, CKKS parameters, lowering), which lands separately.
