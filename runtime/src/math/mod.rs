@@ -1,6 +1,7 @@
 //! Ring and RNS arithmetic: moduli, NTT-friendly primes, the NTT, polynomials in RNS form,
 //! basis conversion and sampling. Nothing here knows about CKKS.
 
+pub mod fma;
 pub mod modulus;
 pub mod ntt;
 pub mod poly;

@@ -2,6 +2,7 @@
 //! ModDown in hybrid key switching, and exact division by the last prime with rounding
 //! (CKKS rescaling).
 
+use super::fma::{weighted_sum_mod, F64_PRIME_BOUND};
 use super::modulus::Modulus;
 use super::poly::{Coeff, Eval, RnsPoly};
 use super::ring::Prime;
@@ -28,6 +29,8 @@ pub struct BasisConverter {
     q_mod_to: Vec<u64>,
     /// `1 / q_i` as `f64`.
     inv_from: Vec<f64>,
+    /// Every prime is below [`F64_PRIME_BOUND`], so the vectorised `f64` kernel applies.
+    fits_f64: bool,
 }
 
 impl BasisConverter {
@@ -73,6 +76,10 @@ impl BasisConverter {
             })
             .collect();
         let inv_from = from_m.iter().map(|m| 1.0 / m.value() as f64).collect();
+        let fits_f64 = from_m
+            .iter()
+            .chain(&to_m)
+            .all(|m| m.value() < F64_PRIME_BOUND);
         Self {
             from: from_m,
             to: to_m,
@@ -80,6 +87,7 @@ impl BasisConverter {
             q_hat_mod_to,
             q_mod_to,
             inv_from,
+            fits_f64,
         }
     }
 
@@ -121,6 +129,11 @@ impl BasisConverter {
             .zip(self.to.par_iter().zip(self.q_hat_mod_to.par_iter()))
             .zip(self.q_mod_to.par_iter())
             .for_each(|((dst, (pj, weights)), &q_mod)| {
+                if self.fits_f64 {
+                    let plain: Vec<u64> = weights.iter().map(|&(w, _)| w).collect();
+                    weighted_sum_mod(dst, &scaled, &plain, &overflow, q_mod, pj.value());
+                    return;
+                }
                 let q_mod_shoup = pj.shoup(q_mod);
                 let p = pj.value();
                 let two_p = 2 * p;
