@@ -23,8 +23,8 @@ pub struct BasisConverter {
     to: Vec<Modulus>,
     /// `(Q/q_i)^-1 mod q_i` and its Shoup companion.
     q_hat_inv: Vec<(u64, u64)>,
-    /// `q_hat_mod_to[j][i] = ((Q/q_i) mod p_j, Shoup companion)`.
-    q_hat_mod_to: Vec<Vec<(u64, u64)>>,
+    /// `q_hat_mod_to[j][i] = (Q/q_i) mod p_j`.
+    q_hat_mod_to: Vec<Vec<u64>>,
     /// `Q mod p_j`.
     q_mod_to: Vec<u64>,
     /// `1 / q_i` as `f64`.
@@ -57,12 +57,11 @@ impl BasisConverter {
             .map(|pj| {
                 (0..from_m.len())
                     .map(|i| {
-                        let w = from_m
+                        from_m
                             .iter()
                             .enumerate()
                             .filter(|&(k, _)| k != i)
-                            .fold(1u64, |acc, (_, mk)| pj.mul(acc, pj.reduce(mk.value())));
-                        (w, pj.shoup(w))
+                            .fold(1u64, |acc, (_, mk)| pj.mul(acc, pj.reduce(mk.value())))
                     })
                     .collect()
             })
@@ -130,8 +129,7 @@ impl BasisConverter {
             .zip(self.q_mod_to.par_iter())
             .for_each(|((dst, (pj, weights)), &q_mod)| {
                 if self.fits_f64 {
-                    let plain: Vec<u64> = weights.iter().map(|&(w, _)| w).collect();
-                    weighted_sum_mod(dst, &scaled, &plain, &overflow, q_mod, pj.value());
+                    weighted_sum_mod(dst, &scaled, weights, &overflow, q_mod, pj.value());
                     return;
                 }
                 let q_mod_shoup = pj.shoup(q_mod);
@@ -143,7 +141,8 @@ impl BasisConverter {
                 for (d, &v) in dst.iter_mut().zip(&overflow) {
                     *d = two_p - pj.mul_shoup_lazy(v, q_mod, q_mod_shoup);
                 }
-                for (limb, &(w, w_shoup)) in scaled.iter().zip(weights) {
+                for (limb, &w) in scaled.iter().zip(weights) {
+                    let w_shoup = pj.shoup(w);
                     for (d, &y) in dst.iter_mut().zip(limb.iter()) {
                         let acc = *d + pj.mul_shoup_lazy(y, w, w_shoup);
                         *d = acc.min(acc.wrapping_sub(two_p));
