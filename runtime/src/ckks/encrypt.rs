@@ -1,12 +1,11 @@
 //! Encryption (public or secret key) and decryption.
 
 use super::ciphertext::Ciphertext;
-use super::keys::{PublicKey, SecretKey};
+use super::keys::{rlwe_body, small_eval, PublicKey, SecretKey};
 use super::params::CkksParams;
 use super::plaintext::Plaintext;
 use crate::error::{Result, RuntimeError};
 use crate::math::sampling::{gaussian, ternary, uniform};
-use crate::math::{Coeff, Eval, Prime, RnsPoly};
 use rand_core::{CryptoRng, RngCore};
 
 enum Key<'k> {
@@ -34,10 +33,6 @@ pub(crate) fn ensure_fingerprint(
         });
     }
     Ok(())
-}
-
-fn small_eval(n: usize, coeffs: &[i64], basis: &[&Prime]) -> RnsPoly<Eval> {
-    RnsPoly::<Coeff>::from_signed(n, coeffs, basis).into_eval(basis)
 }
 
 impl<'k> Encryptor<'k> {
@@ -74,13 +69,8 @@ impl<'k> Encryptor<'k> {
                 (c0, c1)
             }
             Key::Secret(sk) => {
-                // c0 = e − a·s, computed as −(a·s − e).
                 let a = uniform(n, &basis, rng);
-                let mut c0 = small_eval(n, &gaussian(n, rng), &basis);
-                c0.neg_assign(&basis);
-                c0.mul_accumulate(&a, &sk.eval, &basis);
-                c0.neg_assign(&basis);
-                (c0, a)
+                (rlwe_body(&a, sk, &basis, rng), a)
             }
         };
         c0.add_assign(pt.poly(), &basis);

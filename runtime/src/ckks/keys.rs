@@ -46,6 +46,27 @@ pub fn galois_element_for_conjugation(params: &CkksParams) -> u64 {
     2 * params.n() as u64 - 1
 }
 
+/// A small integer polynomial (secret, error) in the evaluation domain over `basis`.
+pub(crate) fn small_eval(n: usize, coeffs: &[i64], basis: &[&Prime]) -> RnsPoly<Eval> {
+    RnsPoly::<Coeff>::from_signed(n, coeffs, basis).into_eval(basis)
+}
+
+/// The RLWE body `−a·s + e` over `basis` with a fresh Gaussian `e`, computed as `−(a·s − e)` in
+/// one multiply-accumulate pass (keys, and secret-key encryption).
+pub(crate) fn rlwe_body<R: RngCore + CryptoRng>(
+    a: &RnsPoly<Eval>,
+    sk: &SecretKey,
+    basis: &[&Prime],
+    rng: &mut R,
+) -> RnsPoly<Eval> {
+    let n = a.n();
+    let mut b = small_eval(n, &gaussian(n, rng), basis);
+    b.neg_assign(basis);
+    b.mul_accumulate(a, &sk.eval, basis);
+    b.neg_assign(basis);
+    b
+}
+
 /// The secret key `s`, a ternary polynomial. Zeroed when dropped; never printed.
 pub struct SecretKey {
     pub(crate) coeffs: Vec<i64>,
@@ -176,26 +197,6 @@ impl KeyGenerator {
         SecretKey::from_coeffs(&self.params, ternary(self.params.n(), rng))
     }
 
-    fn error_eval<R: RngCore + CryptoRng>(&self, basis: &[&Prime], rng: &mut R) -> RnsPoly<Eval> {
-        let e = gaussian(self.params.n(), rng);
-        RnsPoly::<Coeff>::from_signed(self.params.n(), &e, basis).into_eval(basis)
-    }
-
-    /// `−a·s + e` over `basis`, computed as `−(a·s − e)` in one multiply-accumulate pass.
-    fn minus_a_s_plus_e<R: RngCore + CryptoRng>(
-        &self,
-        a: &RnsPoly<Eval>,
-        sk: &SecretKey,
-        basis: &[&Prime],
-        rng: &mut R,
-    ) -> RnsPoly<Eval> {
-        let mut b = self.error_eval(basis, rng);
-        b.neg_assign(basis);
-        b.mul_accumulate(a, &sk.eval, basis);
-        b.neg_assign(basis);
-        b
-    }
-
     /// The public key of `sk`.
     pub fn public_key<R: RngCore + CryptoRng>(&self, sk: &SecretKey, rng: &mut R) -> PublicKey {
         let level = self.params.max_level();
@@ -203,7 +204,7 @@ impl KeyGenerator {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         let a = uniform(self.params.n(), &basis, &mut ChaCha20Rng::from_seed(seed));
-        let b = self.minus_a_s_plus_e(&a, sk, &basis, rng);
+        let b = rlwe_body(&a, sk, &basis, rng);
         PublicKey {
             b,
             a,
@@ -241,7 +242,7 @@ impl KeyGenerator {
             .iter()
             .enumerate()
             .map(|(j, aj)| {
-                let mut bj = self.minus_a_s_plus_e(aj, sk, &basis, rng);
+                let mut bj = rlwe_body(aj, sk, &basis, rng);
                 for i in (j * alpha)..((j + 1) * alpha).min(q_count) {
                     let m = basis[i].modulus();
                     let w = p_mod_q[i];
