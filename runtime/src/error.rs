@@ -92,6 +92,31 @@ pub enum RuntimeError {
     /// The operating system's entropy source failed.
     #[error("cannot seed the random number generator from the operating system: {0}")]
     Randomness(String),
+    /// A circuit breaks a structural rule (SSA, references, levels, rotation keys); the detail
+    /// names the step, the instruction and the value.
+    #[error("invalid circuit: {detail}")]
+    InvalidCircuit {
+        /// What is wrong, e.g. `step 12 (mul): operand %7 is used before it is defined`.
+        detail: String,
+    },
+    /// Data given to a circuit does not match its input or output description (tensor length,
+    /// number of ciphertexts, slot vector length).
+    #[error("shape mismatch: {detail}")]
+    ShapeMismatch {
+        /// What was expected and what was found.
+        detail: String,
+    },
+    /// A circuit step failed while executing (e.g. a missing key); wraps the cause.
+    #[error("step {index} ({op}): {source}")]
+    Step {
+        /// Index of the step in the circuit.
+        index: usize,
+        /// Instruction name.
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        source: Box<RuntimeError>,
+    },
     /// The object was made for another parameter set.
     #[error("{what} belongs to another parameter set (fingerprint {found}, expected {expected}); use the keys, ciphertexts and circuit of one parameter set together")]
     ParamsMismatch {

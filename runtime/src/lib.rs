@@ -5,6 +5,10 @@
 //!   conversion, sampling. Knows nothing about CKKS.
 //! - [`ckks`]: parameters with a 128-bit security check, the encoder, keys (hybrid key
 //!   switching), encryption, the evaluator, and versioned serialization.
+//! - [`circuit`]: the compiled-network format (SSA program of mid-level homomorphic
+//!   instructions), its binary format and its validation.
+//! - [`exec`]: one interpreter of circuits over a backend: cleartext slots (simulation),
+//!   operation counting, and CKKS.
 //!
 //! # Example
 //!
@@ -33,8 +37,10 @@
 //! # }
 //! ```
 
+pub mod circuit;
 pub mod ckks;
 pub mod error;
+pub mod exec;
 pub mod math;
 
 pub use error::{FormatError, ParamsError, Result, RuntimeError};

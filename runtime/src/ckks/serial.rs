@@ -1,4 +1,5 @@
-//! Versioned binary formats for parameters, keys and ciphertexts.
+//! Versioned binary formats for parameters, keys and ciphertexts (circuits use the same header
+//! and field encoding, see `crate::circuit`).
 //!
 //! Every object starts with the magic `BLDF`, a little-endian `u16` format version, a one-byte
 //! kind tag and (except parameter sets) the 16-byte fingerprint of the parameter set it belongs
@@ -36,6 +37,8 @@ pub enum Kind {
     EvalKeys = 4,
     /// A [`Ciphertext`].
     Ciphertext = 5,
+    /// A compiled [`crate::circuit::Circuit`].
+    Circuit = 6,
 }
 
 impl Kind {
@@ -47,6 +50,7 @@ impl Kind {
             Self::PublicKey => "public key",
             Self::EvalKeys => "evaluation keys",
             Self::Ciphertext => "ciphertext",
+            Self::Circuit => "circuit",
         }
     }
 
@@ -57,6 +61,7 @@ impl Kind {
             Self::PublicKey,
             Self::EvalKeys,
             Self::Ciphertext,
+            Self::Circuit,
         ]
         .into_iter()
         .find(|k| *k as u8 == tag)
@@ -70,12 +75,14 @@ pub fn peek_kind(bytes: &[u8]) -> Option<Kind> {
         .flatten()
 }
 
-struct Writer {
+/// Appends little-endian fields to a buffer that starts with an object header.
+pub(crate) struct Writer {
     out: Vec<u8>,
 }
 
 impl Writer {
-    fn new(kind: Kind, fingerprint: Option<[u8; 16]>) -> Self {
+    /// Starts an object of `kind`: magic, version, kind tag and the optional fingerprint.
+    pub(crate) fn new(kind: Kind, fingerprint: Option<[u8; 16]>) -> Self {
         let mut out = Vec::new();
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -86,19 +93,70 @@ impl Writer {
         Self { out }
     }
 
-    fn u8(&mut self, v: u8) {
+    /// The finished object.
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.out
+    }
+
+    pub(crate) fn u8(&mut self, v: u8) {
         self.out.push(v);
     }
 
-    fn u32(&mut self, v: u32) {
+    pub(crate) fn u32(&mut self, v: u32) {
         self.out.extend_from_slice(&v.to_le_bytes());
     }
 
-    fn u64(&mut self, v: u64) {
+    pub(crate) fn u64(&mut self, v: u64) {
         self.out.extend_from_slice(&v.to_le_bytes());
     }
 
-    fn bytes(&mut self, b: &[u8]) {
+    /// A `usize` as a `u64`.
+    pub(crate) fn usize(&mut self, v: usize) {
+        self.u64(v as u64);
+    }
+
+    /// The IEEE-754 bits of `v`.
+    pub(crate) fn f64(&mut self, v: f64) {
+        self.u64(v.to_bits());
+    }
+
+    /// A `u32` length followed by the elements.
+    pub(crate) fn u32s(&mut self, v: &[u32]) {
+        self.len(v.len());
+        for &x in v {
+            self.u32(x);
+        }
+    }
+
+    /// A `u32` length followed by the elements as `u64`.
+    pub(crate) fn usizes(&mut self, v: &[usize]) {
+        self.len(v.len());
+        for &x in v {
+            self.usize(x);
+        }
+    }
+
+    /// A `u32` length followed by the elements.
+    pub(crate) fn f64s(&mut self, v: &[f64]) {
+        self.len(v.len());
+        for &x in v {
+            self.f64(x);
+        }
+    }
+
+    /// A `u32` byte length followed by the UTF-8 bytes.
+    pub(crate) fn str(&mut self, s: &str) {
+        self.len(s.len());
+        self.bytes(s.as_bytes());
+    }
+
+    /// A collection length. Lengths above `u32::MAX` cannot occur in a valid object (they
+    /// would not fit in memory as circuit parts); they are saturated so the reader refuses them.
+    pub(crate) fn len(&mut self, n: usize) {
+        self.u32(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
         self.out.extend_from_slice(b);
     }
 
@@ -124,14 +182,16 @@ impl Writer {
     }
 }
 
-struct Reader<'a> {
+/// Reads the fields a [`Writer`] wrote, checking every length against the bytes left.
+pub(crate) struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
     kind: Kind,
 }
 
 impl<'a> Reader<'a> {
-    fn open(data: &'a [u8], kind: Kind) -> Result<Self, FormatError> {
+    /// Checks the header (magic, version, kind) and positions after it.
+    pub(crate) fn open(data: &'a [u8], kind: Kind) -> Result<Self, FormatError> {
         if data.len() < 4 || data[..4] != MAGIC {
             return Err(FormatError::BadMagic {
                 expected: kind.name(),
@@ -158,7 +218,7 @@ impl<'a> Reader<'a> {
         Ok(r)
     }
 
-    fn take(&mut self, len: usize) -> Result<&'a [u8], FormatError> {
+    pub(crate) fn take(&mut self, len: usize) -> Result<&'a [u8], FormatError> {
         let remaining = self.data.len() - self.pos;
         if len > remaining {
             return Err(FormatError::Truncated {
@@ -172,23 +232,74 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.data.len() - self.pos
     }
 
-    fn u8(&mut self) -> Result<u8, FormatError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, FormatError> {
         Ok(self.take(1)?[0])
     }
 
-    fn u32(&mut self) -> Result<u32, FormatError> {
+    pub(crate) fn u32(&mut self) -> Result<u32, FormatError> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    fn u64(&mut self) -> Result<u64, FormatError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, FormatError> {
         let mut a = [0u8; 8];
         a.copy_from_slice(self.take(8)?);
         Ok(u64::from_le_bytes(a))
+    }
+
+    /// A `u64` that must fit a `usize`.
+    pub(crate) fn usize(&mut self) -> Result<usize, FormatError> {
+        let v = self.u64()?;
+        usize::try_from(v).map_err(|_| self.corrupted(format!("value {v} does not fit in memory")))
+    }
+
+    pub(crate) fn f64(&mut self) -> Result<f64, FormatError> {
+        Ok(f64::from_bits(self.u64()?))
+    }
+
+    /// A collection length whose elements take at least `min_size` bytes each; refused before
+    /// anything is allocated when the bytes left cannot hold that many.
+    pub(crate) fn len(&mut self, min_size: usize) -> Result<usize, FormatError> {
+        let count = self.u32()? as usize;
+        let needed = count.saturating_mul(min_size.max(1));
+        if needed > self.remaining() {
+            return Err(FormatError::Truncated {
+                kind: self.kind.name(),
+                offset: self.pos,
+                needed: needed - self.remaining(),
+            });
+        }
+        Ok(count)
+    }
+
+    /// A length-prefixed `u32` vector.
+    pub(crate) fn u32s(&mut self) -> Result<Vec<u32>, FormatError> {
+        let n = self.len(4)?;
+        (0..n).map(|_| self.u32()).collect()
+    }
+
+    /// A length-prefixed `usize` vector (stored as `u64`).
+    pub(crate) fn usizes(&mut self) -> Result<Vec<usize>, FormatError> {
+        let n = self.len(8)?;
+        (0..n).map(|_| self.usize()).collect()
+    }
+
+    /// A length-prefixed `f64` vector.
+    pub(crate) fn f64s(&mut self) -> Result<Vec<f64>, FormatError> {
+        let n = self.len(8)?;
+        (0..n).map(|_| self.f64()).collect()
+    }
+
+    /// A length-prefixed UTF-8 string.
+    pub(crate) fn str(&mut self) -> Result<String, FormatError> {
+        let n = self.len(1)?;
+        let bytes = self.take(n)?;
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| self.corrupted(format!("a string of {n} bytes is not UTF-8")))
     }
 
     fn array32(&mut self) -> Result<[u8; 32], FormatError> {
@@ -197,7 +308,8 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
 
-    fn corrupted(&self, detail: String) -> FormatError {
+    /// A [`FormatError::Corrupted`] for this object.
+    pub(crate) fn corrupted(&self, detail: String) -> FormatError {
         FormatError::Corrupted {
             kind: self.kind.name(),
             detail,
@@ -251,7 +363,8 @@ impl<'a> Reader<'a> {
         RnsPoly::from_raw(n, data).ok_or_else(|| self.corrupted("empty polynomial".into()))
     }
 
-    fn finish(self) -> Result<(), FormatError> {
+    /// Refuses trailing bytes.
+    pub(crate) fn finish(self) -> Result<(), FormatError> {
         if self.remaining() > 0 {
             return Err(FormatError::TrailingBytes {
                 kind: self.kind.name(),
@@ -267,12 +380,19 @@ impl CkksParamsSpec {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::new(Kind::Params, None);
         w.bytes(&self.canonical_bytes());
-        w.out
+        w.into_bytes()
     }
 
     /// Reads a parameter set (not yet validated: pass it to [`CkksParams::new`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader::open(bytes, Kind::Params)?;
+        let spec = Self::read_body(&mut r)?;
+        r.finish()?;
+        Ok(spec)
+    }
+
+    /// Reads the fields of [`Self::canonical_bytes`] (also embedded in circuits).
+    pub(crate) fn read_body(r: &mut Reader<'_>) -> Result<Self, FormatError> {
         let log_n = r.u32()?;
         let primes = |r: &mut Reader<'_>| -> Result<Vec<u64>, FormatError> {
             let count = r.u32()? as usize;
@@ -281,14 +401,13 @@ impl CkksParamsSpec {
             }
             (0..count).map(|_| r.u64()).collect()
         };
-        let q = primes(&mut r)?;
-        let p = primes(&mut r)?;
+        let q = primes(r)?;
+        let p = primes(r)?;
         let dnum = r.u32()? as usize;
         let log_scale = r.u32()?;
         let bits = r.u32()?;
         let security = SecurityLevel::from_bits(bits)
             .ok_or_else(|| r.corrupted(format!("unknown security level {bits}")))?;
-        r.finish()?;
         Ok(Self {
             log_n,
             q,
