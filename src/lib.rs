@@ -3,5 +3,10 @@
 //!
 //! This facade re-exports the two crates: [`runtime`] (the CKKS engine) and [`compiler`].
 
+pub mod compile;
+pub mod dataset;
+
+pub use compile::{compile_file, Error};
+
 pub use blindfold_compiler as compiler;
 pub use blindfold_runtime as runtime;

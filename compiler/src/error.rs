@@ -127,4 +127,34 @@ pub enum CompileError {
         /// The broken invariant, naming the node.
         reason: String,
     },
+    /// A command-line or API option is out of range.
+    #[error("{0}")]
+    Options(String),
+    /// The circuit is deeper than any secure parameter set allows without bootstrapping.
+    #[error("the circuit needs {depth} levels at {scale_bits}-bit scale (log2(QP) >= {log_qp}), but {security}-bit security allows log2(QP) <= {bound} even at N = 2^16, and bootstrapping is not supported; lower --relu-degree or --scale-bits")]
+    TooDeep {
+        /// Levels consumed.
+        depth: usize,
+        /// The scale.
+        scale_bits: u32,
+        /// The smallest log2(QP) found.
+        log_qp: u32,
+        /// The bound at N = 2^16.
+        bound: u32,
+        /// Security level in bits.
+        security: u32,
+    },
+    /// Lowering to a circuit failed.
+    #[error("cannot lower node '{node}' ({op}) to a circuit: {reason}")]
+    Lower {
+        /// The IR node's name.
+        node: String,
+        /// Its op.
+        op: String,
+        /// Why.
+        reason: String,
+    },
+    /// The runtime refused something the compiler built (a bug) or read.
+    #[error(transparent)]
+    Runtime(#[from] blindfold_runtime::RuntimeError),
 }

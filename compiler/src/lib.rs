@@ -15,11 +15,18 @@
 //! # Ok::<(), blindfold_compiler::CompileError>(())
 //! ```
 
+pub mod approx;
+pub mod compile;
 pub mod error;
 pub mod import;
 pub mod ir;
+pub mod layout;
+pub mod lower;
+pub mod params;
 pub mod passes;
 pub mod reference;
+pub mod report;
 
 pub use blindfold_runtime as runtime;
+pub use compile::{compile, Calibration, CompileOptions, Compiled};
 pub use error::{CompileError, Result};

@@ -1,5 +1,6 @@
 //! `blindfold inspect model.onnx`: the layers of the imported (normalised) model with their
-//! output shapes and parameter counts. Depth and the CKKS plan come with the compiler back end.
+//! output shapes and parameter counts. `blindfold inspect model.bfc [--json]`: the compiled
+//! circuit's costs per layer, parameters, key and ciphertext sizes, predicted accuracy.
 
 use super::parse_shape;
 use anyhow::{Context, Result};
@@ -12,8 +13,11 @@ use std::path::PathBuf;
 /// Options of `blindfold inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The ONNX model.
+    /// The ONNX model, or a compiled circuit (.bfc).
     model: PathBuf,
+    /// For a circuit: print the report as JSON (fields in docs/circuit.md).
+    #[arg(long)]
+    json: bool,
     /// Input shape N,C,H,W, for models whose file leaves dimensions symbolic.
     #[arg(long, value_parser = parse_shape)]
     input_shape: Option<Vec<usize>>,
@@ -27,6 +31,12 @@ pub struct InspectArgs {
 
 /// Runs `inspect`.
 pub fn run(args: &InspectArgs) -> Result<()> {
+    if is_circuit(&args.model) {
+        return inspect_circuit(args);
+    }
+    if args.json {
+        anyhow::bail!("--json is available for compiled circuits (.bfc); compile the model first with `blindfold compile`");
+    }
     let mut opts = ImportOptions::default().with_normalize(!args.print_ir_after_all);
     opts.input_shape.clone_from(&args.input_shape);
     let mut model = load_onnx(&args.model, &opts)
@@ -92,6 +102,44 @@ pub fn run(args: &InspectArgs) -> Result<()> {
     if args.ir {
         println!();
         print!("{g}");
+    }
+    Ok(())
+}
+
+/// Whether the file is a blindfold circuit (by its header, else by its extension).
+fn is_circuit(path: &std::path::Path) -> bool {
+    use blindfold::runtime::ckks::serial::{peek_kind, Kind};
+    let mut head = [0u8; 8];
+    let read = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    match peek_kind(&head[..read]) {
+        Some(kind) => kind == Kind::Circuit,
+        None => path.extension().is_some_and(|e| e == "bfc"),
+    }
+}
+
+/// Reads and validates a circuit file.
+pub fn read_circuit(path: &std::path::Path) -> Result<blindfold::runtime::circuit::Circuit> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading the circuit {}", path.display()))?;
+    let circuit = blindfold::runtime::circuit::Circuit::from_bytes(&bytes)
+        .with_context(|| format!("reading the circuit {}", path.display()))?;
+    circuit
+        .validate()
+        .with_context(|| format!("validating the circuit {}", path.display()))?;
+    Ok(circuit)
+}
+
+fn inspect_circuit(args: &InspectArgs) -> Result<()> {
+    use blindfold::compiler::report::{self, Report};
+    let circuit = read_circuit(&args.model)?;
+    let r = Report::new(&circuit)?;
+    if args.json {
+        println!("{}", report::to_json(&circuit, &r));
+    } else {
+        println!("file      {}", args.model.display());
+        print!("{}", report::to_text(&circuit, &r));
     }
     Ok(())
 }

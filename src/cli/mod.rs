@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and dispatch.
 
+mod compile;
 mod demo;
 mod input;
 mod inspect;
@@ -17,9 +18,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Compile an ONNX model into a CKKS circuit file (.bfc).
+    Compile(compile::CompileArgs),
     /// Run an encrypted computation end to end on bundled data and print precision and timings.
     Demo(demo::DemoArgs),
-    /// Print the layers of an ONNX model with their shapes and parameter counts.
+    /// Print the layers of an ONNX model, or the costs and parameters of a compiled circuit.
     Inspect(inspect::InspectArgs),
     /// Classify one input (.npy or image) with a model.
     Predict(predict::PredictArgs),
@@ -28,6 +31,7 @@ enum Command {
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Compile(args) => compile::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Predict(args) => predict::run(&args),

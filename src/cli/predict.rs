@@ -1,5 +1,7 @@
-//! `blindfold predict model.onnx --input X`: classifies one input. `--mode reference` (the
-//! default, and the only mode so far) runs the float64 reference interpreter of the IR.
+//! `blindfold predict model.onnx|model.bfc --input X`: classifies one input. `--mode
+//! reference` (the default) runs the float64 reference interpreter of the IR; `--mode
+//! simulate` runs the compiled circuit on cleartext slots (compiling first when given an ONNX
+//! model), through the same executor as encrypted execution.
 
 use super::input::read_input;
 use super::parse_shape;
@@ -14,7 +16,7 @@ use std::path::PathBuf;
 enum Mode {
     /// The float64 reference interpreter of the IR.
     Reference,
-    /// The slot simulator of the compiled circuit (with the back end).
+    /// The compiled circuit on cleartext slots (the simulator).
     Simulate,
     /// Real CKKS encryption (with the back end and the executor).
     Encrypted,
@@ -33,7 +35,7 @@ impl Mode {
 /// Options of `blindfold predict`.
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// The ONNX model.
+    /// The ONNX model, or a compiled circuit (.bfc) for --mode simulate.
     model: PathBuf,
     /// The input: a .npy array (float32/float64; [C,H,W], [1,C,H,W] or the model's input
     /// shape) or an image (PNG/JPEG, scaled to [0, 1]).
@@ -52,11 +54,18 @@ pub struct PredictArgs {
 
 /// Runs `predict`.
 pub fn run(args: &PredictArgs) -> Result<()> {
-    if args.mode != Mode::Reference {
+    match args.mode {
+        Mode::Reference => {}
+        Mode::Simulate => return simulate(args),
+        Mode::Encrypted => bail!(
+            "--mode encrypted is not available yet: it arrives with the CKKS backend of the \
+             executor; use --mode simulate to run the compiled circuit on cleartext slots"
+        ),
+    }
+    if super::inspect::read_circuit(&args.model).is_ok() {
         bail!(
-            "--mode {} is not available yet: it arrives with the compiler back end and the \
-             circuit executor; use --mode reference",
-            args.mode.name()
+            "{} is a compiled circuit: --mode reference needs the ONNX model; use --mode simulate",
+            args.model.display()
         );
     }
     let mut opts = ImportOptions::default();
@@ -79,14 +88,90 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         for note in &model.notes {
             eprintln!("note: {note}");
         }
-        println!("mode     {}", args.mode.name());
-        println!("shape    {:?}", y.shape());
-        let shown: Vec<String> = y.data().iter().map(|v| format!("{v:.6}")).collect();
-        println!("output   [{}]", shown.join(", "));
-        match class {
-            Some(c) => println!("class    {c}"),
-            None => println!("class    - (no finite output)"),
-        }
+        print_result(args.mode, y.shape(), y.data(), class);
     }
     Ok(())
+}
+
+fn print_result(mode: Mode, shape: &[usize], data: &[f64], class: Option<usize>) {
+    println!("mode     {}", mode.name());
+    println!("shape    {shape:?}");
+    let shown: Vec<String> = data.iter().map(|v| format!("{v:.6}")).collect();
+    println!("output   [{}]", shown.join(", "));
+    match class {
+        Some(c) => println!("class    {c}"),
+        None => println!("class    - (no finite output)"),
+    }
+}
+
+/// `--mode simulate`: the circuit (read, or compiled from the ONNX model with the default
+/// options and the bundled calibration samples) on cleartext slots.
+fn simulate(args: &PredictArgs) -> Result<()> {
+    use blindfold::runtime::exec::Simulator;
+    let mut notes = Vec::new();
+    let circuit = match super::inspect::read_circuit(&args.model) {
+        Ok(c) => c,
+        Err(_) => {
+            let (_, compiled) = blindfold::compile_file(
+                &args.model,
+                None,
+                Some(200),
+                blindfold::compiler::CompileOptions::default(),
+            )
+            .with_context(|| format!("compiling {}", args.model.display()))?;
+            notes.push(format!(
+                "compiled {} with the default options (degree {:?}, N = 2^{})",
+                args.model.display(),
+                compiled.degree,
+                compiled.circuit.params.log_n
+            ));
+            compiled.circuit
+        }
+    };
+    let pre = &circuit.input.preprocess;
+    let images = blindfold::dataset::load(&args.input, Some(1))
+        .with_context(|| format!("reading {}", args.input.display()))?;
+    let image = images
+        .first()
+        .with_context(|| format!("{} holds no image", args.input.display()))?;
+    let x = blindfold::dataset::to_tensor(
+        image,
+        pre.channels,
+        pre.height,
+        pre.width,
+        pre.pixel_scale,
+        &pre.mean,
+        &pre.std,
+    )?;
+    let y = Simulator::new(&circuit)?
+        .run(&x)
+        .context("running the circuit on cleartext slots")?;
+    let class = argmax(&y);
+    if args.json {
+        let obj = serde_json::json!({
+            "output": y,
+            "shape": circuit.output.shape,
+            "class": class,
+            "mode": args.mode.name(),
+            "notes": notes,
+        });
+        println!("{obj}");
+    } else {
+        for note in &notes {
+            eprintln!("note: {note}");
+        }
+        print_result(args.mode, &circuit.output.shape, &y, class);
+    }
+    Ok(())
+}
+
+fn argmax(v: &[f64]) -> Option<usize> {
+    v.iter()
+        .enumerate()
+        .filter(|(_, x)| x.is_finite())
+        .fold(None, |best: Option<(usize, f64)>, (i, &x)| match best {
+            Some((_, b)) if b >= x => best,
+            _ => Some((i, x)),
+        })
+        .map(|(i, _)| i)
 }

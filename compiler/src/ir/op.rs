@@ -4,6 +4,7 @@
 //! kernel is not a separate node), so a pass sees at a glance what is linear and constant.
 
 use super::tensor::{broadcast_shapes, Tensor};
+use crate::approx::Polynomial;
 use std::fmt;
 
 /// A 2-D convolution over NCHW tensors (ONNX `Conv`).
@@ -108,6 +109,8 @@ pub enum Op {
     Tanh,
     /// x².
     Square,
+    /// A polynomial applied slot-wise (an approximated or polynomial activation).
+    Poly(Polynomial),
     /// Broadcasting addition of two operands.
     Add,
     /// Broadcasting subtraction (operand 0 minus operand 1).
@@ -144,6 +147,7 @@ impl Op {
             Op::Sigmoid => "sigmoid",
             Op::Tanh => "tanh",
             Op::Square => "square",
+            Op::Poly(_) => "poly",
             Op::Add => "add",
             Op::Sub => "sub",
             Op::Mul => "mul",
@@ -168,6 +172,7 @@ impl Op {
             | Op::Sigmoid
             | Op::Tanh
             | Op::Square
+            | Op::Poly(_)
             | Op::Reshape { .. }
             | Op::Pad { .. }
             | Op::Identity => 1,
@@ -182,6 +187,7 @@ impl Op {
             Op::BatchNorm(b) => 4 * b.scale.len(),
             Op::Affine(a) => 2 * a.scale.len(),
             Op::Const(t) => t.len(),
+            Op::Poly(p) => p.coeffs.len(),
             Op::Input
             | Op::AvgPool(_)
             | Op::GlobalAvgPool
@@ -230,7 +236,9 @@ impl Op {
             }
             Op::BatchNorm(b) => per_channel_shape(inputs[0], b.scale.len()),
             Op::Affine(a) => per_channel_shape(inputs[0], a.scale.len()),
-            Op::Relu | Op::Sigmoid | Op::Tanh | Op::Square | Op::Identity => Ok(inputs[0].to_vec()),
+            Op::Relu | Op::Sigmoid | Op::Tanh | Op::Square | Op::Poly(_) | Op::Identity => {
+                Ok(inputs[0].to_vec())
+            }
             Op::Add | Op::Sub | Op::Mul => broadcast_shapes(inputs[0], inputs[1])
                 .ok_or_else(|| format!("cannot broadcast {:?} with {:?}", inputs[0], inputs[1])),
             Op::Reshape { shape } => {
@@ -376,6 +384,7 @@ impl fmt::Display for Op {
             Op::Affine(a) => write!(f, "affine[{} ch]", a.scale.len()),
             Op::Reshape { shape } => write!(f, "reshape{shape:?}"),
             Op::Pad { pads } => write!(f, "pad{pads:?}"),
+            Op::Poly(p) => write!(f, "poly[{p}]"),
             Op::Input
             | Op::GlobalAvgPool
             | Op::Relu

@@ -2,16 +2,24 @@
 //! `fold_batchnorm.rs`), says in its module documentation what it reads and guarantees, and
 //! is run by a [`PassManager`], which verifies the IR after every pass.
 
+mod approximate_activations;
+mod calibrate;
 mod const_fold;
 mod dce;
 mod fold_batchnorm;
+mod fuse_polynomials;
 mod merge_bias;
 mod recognise_square;
 mod remove_identity;
 
+pub use approximate_activations::{
+    approximate_activations, ApproxConfig, ApproximateActivations, MAX_DEGREE,
+};
+pub use calibrate::{calibrate, widen, Ranges};
 pub use const_fold::ConstFold;
 pub use dce::Dce;
 pub use fold_batchnorm::FoldBatchNorm;
+pub use fuse_polynomials::{fuse_polynomials, FusePolynomials};
 pub use merge_bias::MergeBias;
 pub use recognise_square::RecogniseSquare;
 pub use remove_identity::RemoveIdentity;

@@ -1,0 +1,290 @@
+//! The compile driver: an imported model and calibration images in, a validated circuit out.
+//!
+//! calibrate (exact network) → fuse polynomial activations → approximate ReLU/sigmoid/tanh
+//! (given degree, or the lowest degree within the accuracy budget) → depth → parameters →
+//! lower → simulate the circuit on the calibration images (accuracy, agreement with the IR).
+
+use crate::error::{CompileError, Result};
+use crate::import::Model;
+use crate::ir::{Graph, Op, Tensor};
+use crate::params::{self, ParamsRequest};
+use crate::{lower, reference};
+use blindfold_runtime::circuit::{ActivationInfo, CalibrationInfo, Circuit, Metadata, Preprocess};
+use blindfold_runtime::ckks::SecurityLevel;
+use blindfold_runtime::exec::Simulator;
+use rayon::prelude::*;
+
+/// Degrees tried by the automatic search: degree `2^k − 1` costs `k` levels, the most a
+/// polynomial of depth `k` can have.
+pub const AUTO_DEGREES: [usize; 5] = [3, 7, 15, 31, 63];
+
+/// Options of [`compile`].
+#[derive(Clone, Debug)]
+pub struct CompileOptions {
+    /// Degree of the ReLU/sigmoid/tanh polynomials; `None` = the lowest degree of
+    /// [`AUTO_DEGREES`] whose accuracy stays within `max_accuracy_drop`.
+    pub relu_degree: Option<usize>,
+    /// Accuracy the approximation may lose on the calibration set, in percentage points.
+    pub max_accuracy_drop: f64,
+    /// log2 of the CKKS scale.
+    pub scale_bits: u32,
+    /// Security level of the parameters.
+    pub security: SecurityLevel,
+    /// How image files become the input tensor (recorded in the circuit for the client).
+    pub preprocess: Preprocess,
+    /// Name recorded in the circuit.
+    pub model_name: String,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        Self {
+            relu_degree: None,
+            max_accuracy_drop: 0.5,
+            scale_bits: 40,
+            security: SecurityLevel::Classical128,
+            preprocess: Preprocess {
+                channels: 1,
+                height: 1,
+                width: 1,
+                pixel_scale: 1.0 / 255.0,
+                mean: vec![],
+                std: vec![],
+            },
+            model_name: String::new(),
+        }
+    }
+}
+
+/// Calibration images (input tensors) with optional labels.
+#[derive(Clone, Debug, Default)]
+pub struct Calibration {
+    /// Input tensors, each of the model's input shape.
+    pub images: Vec<Tensor>,
+    /// Labels, one per image (`None` when unknown).
+    pub labels: Vec<Option<usize>>,
+}
+
+/// The result of [`compile`].
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    /// The validated circuit.
+    pub circuit: Circuit,
+    /// The IR with polynomial activations (what the circuit computes exactly).
+    pub graph: Graph,
+    /// The activation degree used (`None` when the network has no activation to approximate).
+    pub degree: Option<usize>,
+    /// Largest relative difference between the cleartext circuit and the IR on the
+    /// calibration images (relative to the largest |output|).
+    pub max_simulation_error: f64,
+}
+
+/// Checks the options before any work.
+pub fn check_options(options: &CompileOptions) -> Result<()> {
+    params::check_scale_bits(options.scale_bits)?;
+    if options.relu_degree == Some(0) {
+        return Err(CompileError::Options(
+            "--relu-degree 0 would replace every activation by a constant; use a degree >= 2 (e.g. 7 or 15), or omit it to choose automatically".into(),
+        ));
+    }
+    if let Some(d) = options.relu_degree {
+        if d > 255 {
+            return Err(CompileError::Options(format!(
+                "--relu-degree {d} is above the supported 255"
+            )));
+        }
+    }
+    if !(options.max_accuracy_drop >= 0.0 && options.max_accuracy_drop <= 100.0) {
+        return Err(CompileError::Options(format!(
+            "--max-accuracy-drop {} must be between 0 and 100 (percentage points)",
+            options.max_accuracy_drop
+        )));
+    }
+    Ok(())
+}
+
+fn has_activations(graph: &Graph) -> bool {
+    graph.node_ids().into_iter().any(|id| {
+        graph
+            .node(id)
+            .is_ok_and(|n| matches!(n.op, Op::Relu | Op::Sigmoid | Op::Tanh))
+    })
+}
+
+/// Outputs of `graph` on every image (in parallel).
+fn run_all(graph: &Graph, images: &[Tensor]) -> Result<Vec<Tensor>> {
+    images
+        .par_iter()
+        .map(|x| reference::run(graph, x))
+        .collect()
+}
+
+/// Fraction of labelled images whose argmax equals the label; with no labels, the fraction
+/// agreeing with `reference` predictions.
+fn accuracy(outputs: &[Vec<f64>], labels: &[Option<usize>], reference: &[usize]) -> f64 {
+    let argmax = |v: &Vec<f64>| {
+        v.iter()
+            .enumerate()
+            .fold(
+                (0, f64::NEG_INFINITY),
+                |b, (i, &x)| if x > b.1 { (i, x) } else { b },
+            )
+            .0
+    };
+    let labelled = labels.iter().filter(|l| l.is_some()).count();
+    let hits = outputs
+        .iter()
+        .enumerate()
+        .filter(|(i, o)| match labels.get(*i).copied().flatten() {
+            Some(l) if labelled > 0 => argmax(o) == l,
+            _ if labelled == 0 => reference.get(*i) == Some(&argmax(o)),
+            _ => false,
+        })
+        .count();
+    let total = if labelled > 0 {
+        labelled
+    } else {
+        outputs.len()
+    };
+    hits as f64 / total.max(1) as f64
+}
+
+fn argmaxes(outputs: &[Tensor]) -> Vec<usize> {
+    outputs.iter().map(|t| t.argmax().unwrap_or(0)).collect()
+}
+
+/// Compiles `model` with the calibration data into a circuit.
+pub fn compile(
+    model: &Model,
+    calibration: &Calibration,
+    options: &CompileOptions,
+) -> Result<Compiled> {
+    check_options(options)?;
+    let exact = model.graph.clone();
+    let needs_approx = has_activations(&exact);
+    if needs_approx && calibration.images.is_empty() {
+        return Err(CompileError::Options(
+            "the network has ReLU/sigmoid/tanh activations: calibration images are needed to choose the polynomial intervals (pass --calibrate with a dataset, a folder of images or a .npy file)".into(),
+        ));
+    }
+    let ranges = crate::passes::calibrate(&exact, &calibration.images)?;
+    let exact_outputs = run_all(&exact, &calibration.images)?;
+    let exact_pred = argmaxes(&exact_outputs);
+    let exact_vecs: Vec<Vec<f64>> = exact_outputs.iter().map(|t| t.data().to_vec()).collect();
+    let original_accuracy = accuracy(&exact_vecs, &calibration.labels, &exact_pred);
+
+    let mut fused = exact.clone();
+    crate::passes::fuse_polynomials(&mut fused, Some(&ranges))?;
+
+    let (graph, degree) = if needs_approx {
+        let candidates: Vec<usize> = match options.relu_degree {
+            Some(d) => vec![d],
+            None => AUTO_DEGREES.to_vec(),
+        };
+        let mut chosen = None;
+        for &d in &candidates {
+            let mut g = fused.clone();
+            crate::passes::approximate_activations(&mut g, &ranges, d)?;
+            let outs = run_all(&g, &calibration.images)?;
+            let vecs: Vec<Vec<f64>> = outs.iter().map(|t| t.data().to_vec()).collect();
+            let acc = accuracy(&vecs, &calibration.labels, &exact_pred);
+            let fits = (original_accuracy - acc) * 100.0 <= options.max_accuracy_drop + 1e-9;
+            let last = d == *candidates.last().unwrap_or(&d);
+            if fits || last {
+                chosen = Some((g, d));
+                break;
+            }
+        }
+        let (g, d) =
+            chosen.ok_or_else(|| CompileError::Options("no activation degree to try".into()))?;
+        (g, Some(d))
+    } else {
+        (fused, None)
+    };
+
+    // Integer headroom: the outputs must not wrap modulo q_0.
+    let poly_outputs = run_all(&graph, &calibration.images)?;
+    let max_out = poly_outputs
+        .iter()
+        .flat_map(|t| t.data().iter())
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    let headroom_bits = if calibration.images.is_empty() {
+        60u32.saturating_sub(options.scale_bits + 2)
+    } else {
+        // Twice the largest calibrated output, at least 2^4.
+        ((2.0 * max_out).max(16.0)).log2().ceil() as u32
+    };
+    let depth = lower::depth(&graph)?;
+    let spec = params::choose(&ParamsRequest {
+        depth,
+        scale_bits: options.scale_bits,
+        headroom_bits,
+        security: options.security,
+        min_log_n: 12,
+    })?;
+    let activations = activation_infos(&graph);
+    let mut meta = Metadata {
+        model: options.model_name.clone(),
+        activations,
+        calibration: None,
+    };
+    let lower_options = lower::LowerOptions {
+        params: spec,
+        preprocess: options.preprocess.clone(),
+        meta: meta.clone(),
+    };
+    let mut circuit = lower::lower(&graph, &lower_options)?;
+
+    let simulator = Simulator::new(&circuit)?;
+    let simulated: Vec<Vec<f64>> = calibration
+        .images
+        .par_iter()
+        .map(|x| simulator.run(x.data()))
+        .collect::<std::result::Result<_, _>>()?;
+    let mut max_err = 0.0f64;
+    for (s, r) in simulated.iter().zip(&poly_outputs) {
+        let scale = r
+            .data()
+            .iter()
+            .fold(0.0f64, |m, v| m.max(v.abs()))
+            .max(1e-12);
+        for (a, b) in s.iter().zip(r.data()) {
+            max_err = max_err.max((a - b).abs() / scale);
+        }
+    }
+    if !calibration.images.is_empty() {
+        let labelled = calibration.labels.iter().filter(|l| l.is_some()).count();
+        meta.calibration = Some(CalibrationInfo {
+            images: calibration.images.len(),
+            labelled,
+            original_accuracy,
+            simulated_accuracy: accuracy(&simulated, &calibration.labels, &exact_pred),
+        });
+        circuit.meta = meta;
+    }
+    Ok(Compiled {
+        circuit,
+        graph,
+        degree,
+        max_simulation_error: max_err,
+    })
+}
+
+fn activation_infos(graph: &Graph) -> Vec<ActivationInfo> {
+    let mut out = Vec::new();
+    if let Ok(order) = graph.topo_order() {
+        for id in order {
+            if let Ok(n) = graph.node(id) {
+                if let Op::Poly(p) = &n.op {
+                    out.push(ActivationInfo {
+                        layer: n.name.clone(),
+                        function: p.approximates.clone(),
+                        degree: p.degree(),
+                        interval: p.interval,
+                    });
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,188 @@
+//! Packing tensors into ciphertext slots, and linear layers as diagonal transforms.
+//!
+//! A [`Layout`] says where every element of a tensor lies: a flat slot index `ct · slots +
+//! slot` over as many ciphertexts as needed. Spatial tensors carry a [`Grid`] (channel bases,
+//! row and column pitch) so that strided layers can keep their input's grid with gaps, or fold
+//! several channels into the gaps ("multiplexed" packing), instead of compacting, which would
+//! turn a convolution's few constant diagonals into thousands.
+//!
+//! A chain of linear ops is one [`LinearMap`]; [`diagonals::plan`] tries the candidate output
+//! layouts, extracts the generalized diagonals per (output block, input block) and picks the
+//! baby-step count and the layout with the cheapest cost ([`cost`]).
+
+pub mod cost;
+pub mod diagonals;
+pub mod linear_map;
+
+pub use linear_map::LinearMap;
+
+/// The spatial structure of a `[1, C, H, W]` layout: element `(c, h, w)` lies at
+/// `channel_base[c] + h·row + w·col`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grid {
+    /// Flat slot of element `(c, 0, 0)`.
+    pub channel_base: Vec<usize>,
+    /// Distance in slots between two rows.
+    pub row: usize,
+    /// Distance in slots between two columns.
+    pub col: usize,
+    /// Height H.
+    pub height: usize,
+    /// Width W.
+    pub width: usize,
+}
+
+impl Grid {
+    /// Channel-major compact packing of `[1, C, H, W]`.
+    pub fn compact(channels: usize, height: usize, width: usize) -> Self {
+        Self {
+            channel_base: (0..channels).map(|c| c * height * width).collect(),
+            row: width,
+            col: 1,
+            height,
+            width,
+        }
+    }
+
+    fn positions(&self) -> Vec<usize> {
+        let mut out = Vec::with_capacity(self.channel_base.len() * self.height * self.width);
+        for &base in &self.channel_base {
+            for h in 0..self.height {
+                for w in 0..self.width {
+                    out.push(base + h * self.row + w * self.col);
+                }
+            }
+        }
+        out
+    }
+
+    /// The slot extent of one channel of the grid (used as the channel pitch of gapped
+    /// layouts derived from it).
+    pub fn channel_extent(&self) -> usize {
+        (self.height.max(1) - 1) * self.row + (self.width.max(1) - 1) * self.col + 1
+    }
+}
+
+/// Where every element of a tensor lies in the slots of one or more ciphertexts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layout {
+    /// Tensor shape.
+    pub shape: Vec<usize>,
+    /// Slots per ciphertext.
+    pub slots: usize,
+    /// Number of ciphertexts.
+    pub ciphertexts: usize,
+    /// Per flat element, its flat slot `ct · slots + slot`.
+    pub positions: Vec<usize>,
+    /// The spatial structure, for `[1, C, H, W]` tensors packed as a grid.
+    pub grid: Option<Grid>,
+    /// Short name for reports (`compact`, `gapped x2`, `multiplexed x2`).
+    pub name: String,
+}
+
+impl Layout {
+    /// Elements in flat order, `slots` per ciphertext.
+    pub fn compact(shape: &[usize], slots: usize) -> Self {
+        if let [1, c, h, w] = shape {
+            return Self::from_grid(shape, Grid::compact(*c, *h, *w), slots, "compact");
+        }
+        let n: usize = shape.iter().product();
+        Self {
+            shape: shape.to_vec(),
+            slots,
+            ciphertexts: n.div_ceil(slots).max(1),
+            positions: (0..n).collect(),
+            grid: None,
+            name: "compact".into(),
+        }
+    }
+
+    /// The layout of a grid.
+    pub fn from_grid(shape: &[usize], grid: Grid, slots: usize, name: &str) -> Self {
+        let positions = grid.positions();
+        let end = positions.iter().max().map_or(1, |m| m + 1);
+        Self {
+            shape: shape.to_vec(),
+            slots,
+            ciphertexts: end.div_ceil(slots).max(1),
+            positions,
+            grid: Some(grid),
+            name: name.into(),
+        }
+    }
+
+    /// The same positions seen as another shape of the same volume (a reshape is free).
+    pub fn reshaped(&self, shape: &[usize]) -> Self {
+        let mut out = self.clone();
+        out.shape = shape.to_vec();
+        if !matches!(shape, [1, _, _, _]) || shape != self.shape.as_slice() {
+            out.grid = None;
+        }
+        out
+    }
+
+    /// `(ciphertext, slot)` of flat element `e`.
+    pub fn locate(&self, e: usize) -> (usize, usize) {
+        let p = self.positions[e];
+        (p / self.slots, p % self.slots)
+    }
+
+    /// Slots in use out of the ciphertexts spanned.
+    pub fn occupancy(&self) -> f64 {
+        self.positions.len() as f64 / (self.ciphertexts * self.slots) as f64
+    }
+}
+
+/// Candidate output layouts for a linear chain producing `out_shape` from an input laid out as
+/// `input`, where the chain's spatial strides multiply to `stride`.
+pub fn candidates(
+    input: &Layout,
+    out_shape: &[usize],
+    stride: [usize; 2],
+    slots: usize,
+) -> Vec<Layout> {
+    let mut out = vec![Layout::compact(out_shape, slots)];
+    let ([1, c, h, w], Some(g)) = (out_shape, &input.grid) else {
+        return out;
+    };
+    let (c, h, w) = (*c, *h, *w);
+    let [sh, sw] = stride;
+    if sh * sw <= 1 && g.row == w && g.col == 1 {
+        return out;
+    }
+    let row = g.row * sh;
+    let col = g.col * sw;
+    let pitch = g.channel_extent().max(row * h);
+    let gapped = Grid {
+        channel_base: (0..c).map(|k| k * pitch).collect(),
+        row,
+        col,
+        height: h,
+        width: w,
+    };
+    out.push(Layout::from_grid(
+        out_shape,
+        gapped,
+        slots,
+        &format!("gapped x{sh}"),
+    ));
+    let m = sh * sw;
+    if m > 1 {
+        let multiplexed = Grid {
+            channel_base: (0..c)
+                .map(|k| (k / m) * pitch + ((k % m) / sw) * g.row + (k % sw) * g.col)
+                .collect(),
+            row,
+            col,
+            height: h,
+            width: w,
+        };
+        out.push(Layout::from_grid(
+            out_shape,
+            multiplexed,
+            slots,
+            &format!("multiplexed x{sh}"),
+        ));
+    }
+    out
+}
