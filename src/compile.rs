@@ -1,5 +1,5 @@
 //! Compiling a model file with calibration data read from disk: the glue between
-//! [`crate::dataset`] and [`crate::compiler::compile`], shared by `blindfold compile`,
+//! [`crate::dataset`] and [`crate::compiler::compile()`], shared by `blindfold compile`,
 //! `blindfold predict` and the library API.
 
 use crate::compiler::import::{load_onnx, ImportOptions, Model};

@@ -110,18 +110,111 @@ fn predict_reads_npy_in_chw_and_nchw() {
 }
 
 #[test]
-fn simulate_and_encrypted_modes_are_not_available_yet() {
-    for mode in ["simulate", "encrypted"] {
-        let (ok, _, err) = blindfold(&[
-            "predict",
-            "models/fixtures/small_cnn.onnx",
-            "--input",
-            "x.npy",
-            "--mode",
-            mode,
-        ]);
-        assert!(!ok);
-        assert!(err.contains("not available yet"), "{err}");
+fn encrypted_mode_is_not_available_yet() {
+    let (ok, _, err) = blindfold(&[
+        "predict",
+        "models/mnist_seed.onnx",
+        "--input",
+        "models/samples/mnist/0_7.png",
+        "--mode",
+        "encrypted",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("not available yet"), "{err}");
+}
+
+#[test]
+fn compile_inspect_and_simulate_a_circuit() {
+    let dir = std::env::temp_dir().join(format!("blindfold-cli-compile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bfc = dir.join("mnist_seed.bfc");
+    let bfc_s = bfc.to_str().unwrap();
+    let (ok, out, err) = blindfold(&["compile", "models/mnist_seed.onnx", "-o", bfc_s]);
+    assert!(ok, "{err}");
+    assert!(out.contains("128-bit security"), "{out}");
+    assert!(out.contains("predicted (cleartext simulation)"), "{out}");
+
+    let (ok, out, err) = blindfold(&["inspect", bfc_s, "--json"]);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for field in [
+        "log_n",
+        "log_q",
+        "log_qp",
+        "security_bits",
+        "scale_bits",
+        "depth",
+        "rotation_keys",
+        "eval_key_bytes",
+    ] {
+        assert!(report[field].is_number(), "{field} missing in {out}");
+    }
+    assert_eq!(report["security_bits"], 128);
+    assert_eq!(report["scale_bits"], 40);
+    // conv, square, dense, square, dense: one level each.
+    assert_eq!(report["depth"], 5);
+    assert_eq!(report["layers"].as_array().unwrap().len(), 5);
+
+    let reference = blindfold(&[
+        "predict",
+        "models/mnist_seed.onnx",
+        "--input",
+        "models/samples/mnist/0_7.png",
+        "--json",
+    ]);
+    let simulated = blindfold(&[
+        "predict",
+        bfc_s,
+        "--input",
+        "models/samples/mnist/0_7.png",
+        "--mode",
+        "simulate",
+        "--json",
+    ]);
+    assert!(
+        reference.0 && simulated.0,
+        "{} {}",
+        reference.2,
+        simulated.2
+    );
+    let r: serde_json::Value = serde_json::from_str(&reference.1).unwrap();
+    let s: serde_json::Value = serde_json::from_str(&simulated.1).unwrap();
+    assert_eq!(s["class"], 7);
+    assert_eq!(r["class"], s["class"]);
+    for (a, b) in r["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(s["output"].as_array().unwrap())
+    {
+        let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+        assert!((a - b).abs() < 1e-5, "reference {a} vs simulated {b}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_compile_flags_are_refused_clearly() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--relu-degree", "0"],
+            "--relu-degree 0 would replace every activation by a constant",
+        ),
+        (
+            &["--scale-bits", "10"],
+            "--scale-bits 10 is outside 20..=58",
+        ),
+        (
+            &["--security", "100"],
+            "'100' is not a supported security level: use 128, 192 or 256",
+        ),
+    ];
+    for (flags, message) in cases {
+        let mut args = vec!["compile", "models/mnist_relu.onnx", "-o", "/dev/null"];
+        args.extend_from_slice(flags);
+        let (ok, _, err) = blindfold(&args);
+        assert!(!ok, "{flags:?} accepted");
+        assert!(err.contains(message), "{flags:?}: {err}");
     }
 }
 
