@@ -63,8 +63,8 @@ pub fn choose(req: &ParamsRequest) -> Result<CkksParamsSpec> {
     let limbs = q_bits.len();
     let log_q: u32 = q_bits.iter().sum();
     let mut best_needed = u32::MAX;
-    // (estimated cost, log_n, dnum, special primes)
-    let mut best: Option<(f64, u32, usize, usize)> = None;
+    let mut best: Option<(f64, CkksParamsSpec)> = None;
+    let mut prime_shortage = None;
     for log_n in req.min_log_n.max(12)..=16 {
         let Some(bound) = req.security.max_log_qp(log_n) else {
             continue;
@@ -79,27 +79,45 @@ pub fn choose(req: &ParamsRequest) -> Result<CkksParamsSpec> {
             let p_count = digit_bits.div_ceil(MAX_PRIME_BITS) as usize;
             let log_qp = log_q + p_count as u32 * MAX_PRIME_BITS;
             best_needed = best_needed.min(log_qp);
-            if log_qp <= bound {
-                let cost = cost_estimate(log_n, limbs, dnum, p_count);
-                if best.is_none_or(|b| cost < b.0) {
-                    best = Some((cost, log_n, dnum, p_count));
-                }
-                // Larger dnum only adds key-switching work at this ring degree.
-                break;
+            if log_qp > bound + 1 {
+                continue;
             }
+            // The primes alternate around 2^scale_bits: only the real chain tells whether
+            // the bound holds. A ring without enough primes of that size is skipped.
+            let p_bits = vec![MAX_PRIME_BITS; p_count];
+            let spec = match CkksParamsSpec::from_bits(
+                log_n,
+                &q_bits,
+                &p_bits,
+                dnum,
+                req.scale_bits,
+                req.security,
+            ) {
+                Ok(spec) => spec,
+                Err(e) => {
+                    prime_shortage = Some(e);
+                    break;
+                }
+            };
+            if spec.log_qp() > f64::from(bound) {
+                continue;
+            }
+            let cost = cost_estimate(log_n, limbs, dnum, p_count);
+            if best.as_ref().is_none_or(|b| cost < b.0) {
+                best = Some((cost, spec));
+            }
+            // Larger dnum only adds key-switching work at this ring degree.
+            break;
         }
     }
-    if let Some((_, log_n, dnum, p_count)) = best {
-        let p_bits = vec![MAX_PRIME_BITS; p_count];
-        return CkksParamsSpec::from_bits(
-            log_n,
-            &q_bits,
-            &p_bits,
-            dnum,
-            req.scale_bits,
-            req.security,
-        )
-        .map_err(|e| CompileError::Options(format!("cannot build the modulus chain: {e}")));
+    if let Some((_, spec)) = best {
+        return Ok(spec);
+    }
+    if let Some(e) = prime_shortage {
+        return Err(CompileError::Options(format!(
+            "no secure ring degree has enough primes for {} levels at {}-bit scale ({e}); raise --scale-bits",
+            req.depth, req.scale_bits
+        )));
     }
     let bound16 = req.security.max_log_qp(16).unwrap_or(0);
     Err(CompileError::TooDeep {

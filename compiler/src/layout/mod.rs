@@ -127,6 +127,12 @@ impl Layout {
         (p / self.slots, p % self.slots)
     }
 
+    /// Whether no two elements share a slot.
+    pub fn is_injective(&self) -> bool {
+        let distinct: std::collections::HashSet<usize> = self.positions.iter().copied().collect();
+        distinct.len() == self.positions.len()
+    }
+
     /// Slots in use out of the ciphertexts spanned.
     pub fn occupancy(&self) -> f64 {
         self.positions.len() as f64 / (self.ciphertexts * self.slots) as f64
@@ -184,5 +190,8 @@ pub fn candidates(
             &format!("multiplexed x{sh}"),
         ));
     }
+    // A grid derived from a narrower input (padding widens the output) can overlap itself:
+    // such a candidate is not a packing.
+    out.retain(Layout::is_injective);
     out
 }

@@ -172,7 +172,7 @@ impl<'g> Lowerer<'g> {
                 }
                 op => {
                     let (x, constant) = match self.constant_operand(id) {
-                        Some((c, pos)) => (g.operands(id)[pos], Some((c, 1 - pos))),
+                        Some((c, pos)) => (g.operands(id)[1 - pos], Some((c, 1 - pos))),
                         None => (self.data_operand(id)?, None),
                     };
                     let in_shape = g.fact(x)?.shape.clone();

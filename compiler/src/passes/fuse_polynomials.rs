@@ -11,9 +11,9 @@
 //!
 //! Not fused: results of degree 0 or 1 (an affine map stays `Mul`/`Add`, which the layout
 //! stage folds into the neighbouring linear layers), a lone `Square` or `Poly` (nothing to
-//! gain), and results above `max_degree` (default 31: composing approximated activations
-//! multiplies degrees, and a high-degree composite costs more multiplications than its parts
-//! at the same depth). A fused result that is exactly `x²` becomes `Square`.
+//! gain), and results above `max_degree` (default 2: a degree-2 result lowers to one
+//! completed square, one level, where its parts took two; higher composites, such as two
+//! chained squares, would cost `ceil(log2(d+1))` levels, more than their parts). A fused result that is exactly `x²` becomes `Square`.
 //!
 //! The polynomial is computed exactly (up to rounding) in the Chebyshev basis of the range of
 //! `x`: its calibrated range widened by `margin` (default 10% of the half-width, as in
@@ -54,7 +54,7 @@ impl FusePolynomials {
         Self {
             ranges: None,
             margin: 0.1,
-            max_degree: 31,
+            max_degree: 2,
         }
     }
 
@@ -195,6 +195,11 @@ impl FusePolynomials {
                 }
                 _ => return Ok(None),
             };
+            // Stop as soon as a partial result is too long: a chain of k squares would
+            // otherwise build a series of 2^k coefficients.
+            if value.len() > self.max_degree + 1 {
+                return Ok(None);
+            }
             values.insert(n, value);
         }
         let coeffs = series::trim(values.remove(&root).unwrap_or_default());
