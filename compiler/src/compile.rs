@@ -176,7 +176,8 @@ pub fn compile(
     let mut fused = exact.clone();
     crate::passes::fuse_polynomials(&mut fused, Some(&ranges))?;
 
-    let (graph, degree) = if needs_approx {
+    // The chosen graph with its outputs on the calibration images (reused below).
+    let (graph, degree, poly_outputs) = if needs_approx {
         let candidates: Vec<usize> = match options.relu_degree {
             Some(d) => vec![d],
             None => AUTO_DEGREES.to_vec(),
@@ -191,19 +192,19 @@ pub fn compile(
             let fits = (original_accuracy - acc) * 100.0 <= options.max_accuracy_drop + 1e-9;
             let last = d == *candidates.last().unwrap_or(&d);
             if fits || last {
-                chosen = Some((g, d));
+                chosen = Some((g, d, outs));
                 break;
             }
         }
-        let (g, d) =
+        let (g, d, outs) =
             chosen.ok_or_else(|| CompileError::Options("no activation degree to try".into()))?;
-        (g, Some(d))
+        (g, Some(d), outs)
     } else {
-        (fused, None)
+        let outs = run_all(&fused, &calibration.images)?;
+        (fused, None, outs)
     };
 
     // Integer headroom: the outputs must not wrap modulo q_0.
-    let poly_outputs = run_all(&graph, &calibration.images)?;
     let max_out = poly_outputs
         .iter()
         .flat_map(|t| t.data().iter())

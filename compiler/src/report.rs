@@ -6,9 +6,10 @@
 //! execution). Totals, the parameter set, the evaluation-key and ciphertext sizes, and the
 //! predicted accuracy. Rendered as a table or as JSON (field names in `docs/circuit.md`).
 
-use blindfold_runtime::circuit::{Circuit, Instr};
+use blindfold_runtime::circuit::{Circuit, ValueId};
 use blindfold_runtime::exec::{count_steps, Counts};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 use crate::error::Result;
 
@@ -74,57 +75,35 @@ fn bits(p: u64) -> u32 {
     64 - p.leading_zeros()
 }
 
-/// Bytes of `limbs` bit-packed polynomials of degree `n` over the primes `primes`.
-fn packed_poly_bytes(n: usize, primes: &[u64]) -> u64 {
-    primes
-        .iter()
-        .map(|&p| (n as u64 * bits(p) as u64).div_ceil(8))
-        .sum()
-}
-
 impl Report {
     /// Builds the report of a validated circuit.
     pub fn new(circuit: &Circuit) -> Result<Self> {
         let spec = &circuit.params;
-        let n = 1usize << spec.log_n;
         let per_step = count_steps(circuit)?;
-        let mut levels = vec![circuit.input.level; 0];
-        levels.resize(
-            circuit
-                .steps
-                .iter()
-                .map(|s| max_value(&s.instr))
-                .max()
-                .map_or(0, |m| m + 1)
-                .max(
-                    circuit
-                        .input
-                        .values
-                        .iter()
-                        .map(|v| v.0 as usize + 1)
-                        .max()
-                        .unwrap_or(0),
-                ),
-            circuit.input.level,
-        );
+        let mut levels: HashMap<ValueId, usize> = circuit
+            .input
+            .values
+            .iter()
+            .map(|&v| (v, circuit.input.level))
+            .collect();
         let mut layers: Vec<LayerReport> = Vec::new();
-        let mut index_of_layer: std::collections::HashMap<u32, usize> = Default::default();
+        let mut index_of_layer: HashMap<u32, usize> = HashMap::new();
         let mut totals = Counts::default();
-        for (i, step) in circuit.steps.iter().enumerate() {
-            let counts = per_step.get(i).copied().unwrap_or_default();
+        for (step, counts) in circuit.steps.iter().zip(per_step) {
             totals = totals + counts;
-            let level_in = operands(&step.instr)
+            let level_in = step
+                .instr
+                .operands()
                 .iter()
-                .map(|v| levels.get(v.0 as usize).copied().unwrap_or(0))
+                .filter_map(|v| levels.get(v))
+                .copied()
                 .max()
                 .unwrap_or(step.level);
-            for d in results(&step.instr) {
-                if let Some(l) = levels.get_mut(d.0 as usize) {
-                    *l = step.level;
-                }
+            for d in step.instr.results() {
+                levels.insert(d, step.level);
             }
-            let info = circuit.layers.get(step.layer as usize);
             let slot = *index_of_layer.entry(step.layer).or_insert_with(|| {
+                let info = circuit.layers.get(step.layer as usize);
                 layers.push(LayerReport {
                     name: info.map_or_else(String::new, |l| l.name.clone()),
                     kind: info.map_or_else(String::new, |l| l.kind.clone()),
@@ -141,30 +120,16 @@ impl Report {
             l.level_out = l.level_out.min(step.level);
             l.counts = l.counts + counts;
         }
-        let depth = circuit.input.level
-            - circuit
-                .steps
+        let level_of = |values: &[ValueId]| {
+            values
                 .iter()
-                .map(|s| s.level)
+                .filter_map(|v| levels.get(v))
+                .copied()
                 .min()
-                .unwrap_or(circuit.input.level);
-        let qp: Vec<u64> = spec.q.iter().chain(&spec.p).copied().collect();
-        // A switching key is stored as dnum bit-packed polynomials over Q·P plus the seed of
-        // its uniform part (runtime `EvalKeys::to_bytes`).
-        let switching_key = spec.dnum as u64 * packed_poly_bytes(n, &qp) + 32 + 16;
-        let rotation_keys = circuit.rotations.len();
-        let eval_key_bytes = 7 + 16 + 8 + (1 + rotation_keys as u64) * switching_key;
-        let ct_bytes = |level: usize| {
-            7 + 16 + 8 + 8 + 2 * packed_poly_bytes(n, &spec.q[..=level.min(spec.q.len() - 1)])
+                .unwrap_or(0)
         };
-        let out_level = circuit
-            .output
-            .values
-            .iter()
-            .filter_map(|v| levels.get(v.0 as usize))
-            .copied()
-            .min()
-            .unwrap_or(0);
+        let depth = circuit.input.level - level_of(&levels.keys().copied().collect::<Vec<_>>());
+        let rotation_keys = circuit.rotations.len();
         Ok(Self {
             layers,
             totals,
@@ -178,53 +143,15 @@ impl Report {
             q_bits: spec.q.iter().map(|&q| bits(q)).collect(),
             p_bits: spec.p.iter().map(|&p| bits(p)).collect(),
             rotation_keys,
-            eval_key_bytes,
+            eval_key_bytes: spec.eval_keys_len(true, rotation_keys),
             input_ciphertext_bytes: circuit.input.values.len() as u64
-                * ct_bytes(circuit.input.level),
-            output_ciphertext_bytes: circuit.output.values.len() as u64 * ct_bytes(out_level),
+                * spec.ciphertext_len(circuit.input.level, 2),
+            output_ciphertext_bytes: circuit.output.values.len() as u64
+                * spec.ciphertext_len(level_of(&circuit.output.values), 2),
             input_ciphertexts: circuit.input.values.len(),
             output_ciphertexts: circuit.output.values.len(),
         })
     }
-}
-
-fn operands(instr: &Instr) -> Vec<blindfold_runtime::circuit::ValueId> {
-    match instr {
-        Instr::LinearTransform { src, .. } => src.clone(),
-        Instr::Add { a, b, .. } | Instr::Sub { a, b, .. } | Instr::Mul { a, b, .. } => vec![*a, *b],
-        Instr::Polynomial { src, .. }
-        | Instr::MulConst { src, .. }
-        | Instr::AddConst { src, .. }
-        | Instr::MulPlain { src, .. }
-        | Instr::AddPlain { src, .. }
-        | Instr::Rotate { src, .. }
-        | Instr::LevelDown { src, .. } => vec![*src],
-    }
-}
-
-fn results(instr: &Instr) -> Vec<blindfold_runtime::circuit::ValueId> {
-    match instr {
-        Instr::LinearTransform { dst, .. } => dst.clone(),
-        Instr::Polynomial { dst, .. }
-        | Instr::Add { dst, .. }
-        | Instr::Sub { dst, .. }
-        | Instr::Mul { dst, .. }
-        | Instr::MulConst { dst, .. }
-        | Instr::AddConst { dst, .. }
-        | Instr::MulPlain { dst, .. }
-        | Instr::AddPlain { dst, .. }
-        | Instr::Rotate { dst, .. }
-        | Instr::LevelDown { dst, .. } => vec![*dst],
-    }
-}
-
-fn max_value(instr: &Instr) -> usize {
-    operands(instr)
-        .into_iter()
-        .chain(results(instr))
-        .map(|v| v.0 as usize)
-        .max()
-        .unwrap_or(0)
 }
 
 fn human_bytes(b: u64) -> String {

@@ -89,6 +89,13 @@ fn keys_and_ciphertexts_round_trip() {
     assert_eq!(evk, f.evk);
     // Seeded keys: the serialized evaluation keys are about half of what they hold in memory.
     assert!(evk_bytes.len() < f.evk.size_bytes() * 6 / 10);
+    // Sizes are known from the parameters before any key or ciphertext exists.
+    let spec = f.params.spec();
+    assert_eq!(spec.eval_keys_len(true, 3), evk_bytes.len() as u64);
+    assert_eq!(
+        spec.ciphertext_len(f.ct.level(), 2),
+        f.ct.to_bytes(&f.params).len() as u64
+    );
     let ct = Ciphertext::from_bytes(&f.params, &f.ct.to_bytes(&f.params)).unwrap();
     assert_eq!(ct, f.ct);
     // The reloaded secret key decrypts, the reloaded evaluation keys rotate.

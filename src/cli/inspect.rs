@@ -107,7 +107,7 @@ pub fn run(args: &InspectArgs) -> Result<()> {
 }
 
 /// Whether the file is a blindfold circuit (by its header, else by its extension).
-fn is_circuit(path: &std::path::Path) -> bool {
+pub fn is_circuit(path: &std::path::Path) -> bool {
     use blindfold::runtime::ckks::serial::{peek_kind, Kind};
     let mut head = [0u8; 8];
     let read = std::fs::File::open(path)

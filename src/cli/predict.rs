@@ -7,6 +7,7 @@ use super::input::read_input;
 use super::parse_shape;
 use anyhow::{bail, Context, Result};
 use blindfold::compiler::import::{load_onnx, ImportOptions};
+use blindfold::compiler::ir::Tensor;
 use blindfold::compiler::reference;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -62,7 +63,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
              executor; use --mode simulate to run the compiled circuit on cleartext slots"
         ),
     }
-    if super::inspect::read_circuit(&args.model).is_ok() {
+    if super::inspect::is_circuit(&args.model) {
         bail!(
             "{} is a compiled circuit: --mode reference needs the ONNX model; use --mode simulate",
             args.model.display()
@@ -109,24 +110,23 @@ fn print_result(mode: Mode, shape: &[usize], data: &[f64], class: Option<usize>)
 fn simulate(args: &PredictArgs) -> Result<()> {
     use blindfold::runtime::exec::Simulator;
     let mut notes = Vec::new();
-    let circuit = match super::inspect::read_circuit(&args.model) {
-        Ok(c) => c,
-        Err(_) => {
-            let (_, compiled) = blindfold::compile_file(
-                &args.model,
-                None,
-                Some(200),
-                blindfold::compiler::CompileOptions::default(),
-            )
-            .with_context(|| format!("compiling {}", args.model.display()))?;
-            notes.push(format!(
-                "compiled {} with the default options (degree {:?}, N = 2^{})",
-                args.model.display(),
-                compiled.degree,
-                compiled.circuit.params.log_n
-            ));
-            compiled.circuit
-        }
+    let circuit = if super::inspect::is_circuit(&args.model) {
+        super::inspect::read_circuit(&args.model)?
+    } else {
+        let (_, compiled) = blindfold::compile_file(
+            &args.model,
+            None,
+            Some(200),
+            blindfold::compiler::CompileOptions::default(),
+        )
+        .with_context(|| format!("compiling {}", args.model.display()))?;
+        notes.push(format!(
+            "compiled {} with the default options (degree {:?}, N = 2^{})",
+            args.model.display(),
+            compiled.degree,
+            compiled.circuit.params.log_n
+        ));
+        compiled.circuit
     };
     let pre = &circuit.input.preprocess;
     let images = blindfold::dataset::load(&args.input, Some(1))
@@ -146,7 +146,7 @@ fn simulate(args: &PredictArgs) -> Result<()> {
     let y = Simulator::new(&circuit)?
         .run(&x)
         .context("running the circuit on cleartext slots")?;
-    let class = argmax(&y);
+    let class = Tensor::new(circuit.output.shape.clone(), y.clone())?.argmax();
     if args.json {
         let obj = serde_json::json!({
             "output": y,
@@ -163,15 +163,4 @@ fn simulate(args: &PredictArgs) -> Result<()> {
         print_result(args.mode, &circuit.output.shape, &y, class);
     }
     Ok(())
-}
-
-fn argmax(v: &[f64]) -> Option<usize> {
-    v.iter()
-        .enumerate()
-        .filter(|(_, x)| x.is_finite())
-        .fold(None, |best: Option<(usize, f64)>, (i, &x)| match best {
-            Some((_, b)) if b >= x => best,
-            _ => Some((i, x)),
-        })
-        .map(|(i, _)| i)
 }

@@ -92,10 +92,8 @@ pub fn extract(map: &LinearMap, input: &Layout, output: Layout, cost: TransformC
 pub fn plan(map: &LinearMap, input: &Layout, candidates: Vec<Layout>) -> Option<Planned> {
     let mut best: Option<(Layout, TransformCost)> = None;
     for cand in candidates {
-        // A packing that puts two elements in one slot is not a packing (a grid derived from
-        // a narrower input can overlap itself).
-        let distinct: HashSet<usize> = cand.positions.iter().copied().collect();
-        if distinct.len() != cand.positions.len() {
+        // A packing that puts two elements in one slot is not a packing.
+        if !cand.is_injective() {
             continue;
         }
         let offs = offsets(map, input, &cand);

@@ -136,7 +136,7 @@ fn dims4(s: &[usize]) -> Result<[usize; 4], String> {
 }
 
 fn conv(c: &Conv2d, in_shape: &[usize], out_shape: &[usize]) -> Result<LinearMap, String> {
-    let [_, ci, h, w] = dims4(in_shape)?;
+    let [_, _, h, w] = dims4(in_shape)?;
     let [_, co, oh, ow] = dims4(out_shape)?;
     let [_, cig, kh, kw] = match c.weight.shape() {
         [a, b, c, d] => [*a, *b, *c, *d],
@@ -179,7 +179,6 @@ fn conv(c: &Conv2d, in_shape: &[usize], out_shape: &[usize]) -> Result<LinearMap
             }
         }
     }
-    let _ = ci;
     Ok(LinearMap {
         inputs: in_shape.iter().product(),
         rows,

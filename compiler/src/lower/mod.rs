@@ -12,6 +12,7 @@ mod emit;
 use crate::approx::Polynomial;
 use crate::error::{CompileError, Result};
 use crate::ir::{Graph, NodeId, Op};
+use crate::layout::diagonals::Planned;
 use crate::layout::{self, linear_map, Layout, LinearMap};
 use blindfold_runtime::circuit::{
     ChebyshevPoly, Circuit, InputSpec, Instr, LayerInfo, Metadata, OutputSpec, Preprocess, ValueId,
@@ -56,10 +57,12 @@ pub fn lower(graph: &Graph, options: &LowerOptions) -> Result<Circuit> {
     Lowerer::new(graph, slots, top)?.run(options)
 }
 
-/// The number of levels `graph` consumes once lowered (independent of the slot count).
+/// The number of levels `graph` consumes once lowered (independent of the slot count and of
+/// the packings, which this does not plan).
 pub fn depth(graph: &Graph) -> Result<usize> {
     const TOP: usize = 1 << 20;
-    let lowerer = Lowerer::new(graph, 1 << 12, TOP)?;
+    let mut lowerer = Lowerer::new(graph, 1 << 12, TOP)?;
+    lowerer.levels_only = true;
     let (emitter, _) = lowerer.emit_all()?;
     Ok(TOP - emitter.min_level())
 }
@@ -69,6 +72,9 @@ struct Lowerer<'g> {
     slots: usize,
     top: usize,
     order: Vec<NodeId>,
+    /// Emit transforms without diagonals (compact packing, nothing planned): enough to
+    /// count levels.
+    levels_only: bool,
 }
 
 impl<'g> Lowerer<'g> {
@@ -78,6 +84,7 @@ impl<'g> Lowerer<'g> {
             slots,
             top,
             order: graph.topo_order()?,
+            levels_only: false,
         })
     }
 
@@ -303,11 +310,20 @@ impl<'g> Lowerer<'g> {
                 layout: src.layout.reshaped(&out_shape),
             }
         } else {
-            let candidates = layout::candidates(&src.layout, &out_shape, p.stride, self.slots);
-            let planned =
+            let planned = if self.levels_only {
+                let output = Layout::compact(&out_shape, self.slots);
+                Planned {
+                    bias: vec![Vec::new(); output.ciphertexts],
+                    output,
+                    blocks: Default::default(),
+                    cost: Default::default(),
+                }
+            } else {
+                let candidates = layout::candidates(&src.layout, &out_shape, p.stride, self.slots);
                 layout::diagonals::plan(&p.map, &src.layout, candidates).ok_or_else(|| {
                     self.err(id, "no packing keeps every output ciphertext non-constant")
-                })?;
+                })?
+            };
             let layer = em.layer(LayerInfo {
                 name: p.names.join(" + "),
                 kind: format!(

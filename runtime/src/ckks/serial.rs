@@ -419,6 +419,38 @@ impl CkksParamsSpec {
     }
 }
 
+/// Bytes of one polynomial of degree `n` bit-packed limb by limb over `primes`.
+fn packed_poly_len(n: usize, primes: &[u64]) -> u64 {
+    primes
+        .iter()
+        .map(|&q| (n as u64 * u64::from(64 - q.leading_zeros())).div_ceil(8))
+        .sum()
+}
+
+/// Bytes of a header with a parameter fingerprint (magic, version, kind, fingerprint).
+const HEADER_LEN: u64 = 4 + 2 + 1 + 16;
+
+impl CkksParamsSpec {
+    /// Length of [`EvalKeys::to_bytes`] for keys holding a relinearization key (when `relin`)
+    /// and `galois` rotation/conjugation keys: what a client uploads, known before keygen.
+    pub fn eval_keys_len(&self, relin: bool, galois: usize) -> u64 {
+        let n = 1usize << self.log_n;
+        let digit_size = self.q.len().div_ceil(self.dnum.max(1)).max(1);
+        let digits = self.q.len().div_ceil(digit_size) as u64;
+        let qp: Vec<u64> = self.q.iter().chain(&self.p).copied().collect();
+        // A switching key: the seed of its uniform parts, then one `b` per digit over Q·P.
+        let key = 32 + digits * packed_poly_len(n, &qp);
+        HEADER_LEN + 1 + u64::from(relin) * key + 4 + galois as u64 * (8 + key)
+    }
+
+    /// Length of [`Ciphertext::to_bytes`] for a ciphertext of `parts` polynomials at `level`.
+    pub fn ciphertext_len(&self, level: usize, parts: usize) -> u64 {
+        let n = 1usize << self.log_n;
+        let q = &self.q[..=level.min(self.q.len().saturating_sub(1))];
+        HEADER_LEN + 4 + 8 + 1 + parts as u64 * packed_poly_len(n, q)
+    }
+}
+
 impl SecretKey {
     /// Serializes the secret key (2 bits per coefficient). Keep the result secret.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
