@@ -4,22 +4,11 @@
 
 use crate::compiler::import::{load_onnx, ImportOptions, Model};
 use crate::compiler::ir::Tensor;
-use crate::compiler::{Calibration, CompileError, CompileOptions, Compiled};
-use crate::dataset::{self, DatasetError};
+use crate::compiler::{Calibration, CompileOptions, Compiled};
+use crate::dataset;
+use crate::error::Error;
 use crate::runtime::circuit::Preprocess;
 use std::path::{Path, PathBuf};
-
-/// Why compiling from files failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The model could not be imported or compiled.
-    #[error(transparent)]
-    Compile(#[from] CompileError),
-    /// The calibration data could not be read.
-    #[error("calibration data: {0}")]
-    Dataset(#[from] DatasetError),
-}
 
 /// Calibration images used when none are given: the model's bundled sample images, found as
 /// `samples/<dataset>/` next to the model file, where `<dataset>` is the file name's prefix

@@ -71,6 +71,19 @@ pub enum RuntimeError {
         /// The Galois element.
         element: u64,
     },
+    /// Evaluation keys lack what a circuit needs (checked before running).
+    #[error("the evaluation keys do not fit this circuit: {detail}; make them with `blindfold keygen` for this circuit")]
+    MissingKeys {
+        /// Which keys are missing.
+        detail: String,
+    },
+    /// An encrypted tensor belongs to another circuit, or is an output where an input is
+    /// expected (or the reverse).
+    #[error("{detail}")]
+    WrongCircuit {
+        /// What was expected and found, with the fix.
+        detail: String,
+    },
     /// More values than slots.
     #[error("{given} values do not fit in {slots} slots")]
     TooManyValues {

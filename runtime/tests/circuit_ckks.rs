@@ -1,5 +1,4 @@
-//! The executor over real CKKS (a minimal backend on `ckks::Evaluator`, written here to prove the
-//! `Backend` trait fits it) against the slot simulator on the same circuits: the scale ladder
+//! The executor over real CKKS (`exec::CkksBackend`) against the slot simulator on the same circuits: the scale ladder
 //! keeps every operand pair at equal scales (the evaluator refuses mismatches), rotations go the
 //! same direction, and decrypted results agree with the simulation to CKKS precision.
 
@@ -12,8 +11,7 @@ mod common;
 
 use blindfold_runtime::circuit::*;
 use blindfold_runtime::ckks::*;
-use blindfold_runtime::exec::{scale_ladder, Backend, Executor, SlotBackend};
-use blindfold_runtime::{Result, RuntimeError};
+use blindfold_runtime::exec::{scale_ladder, Backend, CkksBackend, Executor, SlotBackend};
 use common::{max_err, Builder, Rng};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -33,92 +31,6 @@ fn spec() -> CkksParamsSpec {
     .unwrap()
 }
 
-struct Ckks {
-    eval: Evaluator,
-    ladder: Vec<f64>,
-}
-
-impl Backend for Ckks {
-    type Value = Ciphertext;
-    type Plain = Plaintext;
-
-    fn slots(&self) -> usize {
-        self.eval.params().slots()
-    }
-
-    fn scale(&self, level: usize) -> Result<f64> {
-        self.ladder
-            .get(level)
-            .copied()
-            .ok_or(RuntimeError::LevelOutOfRange {
-                from: level,
-                to: level,
-                max: self.ladder.len() - 1,
-            })
-    }
-
-    fn modulus(&self, level: usize) -> Result<f64> {
-        Ok(self.eval.params().q(level) as f64)
-    }
-
-    fn encode(&self, values: &[f64], level: usize, scale: f64) -> Result<Plaintext> {
-        self.eval.encoder().encode(values, level, scale)
-    }
-
-    fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
-        self.eval.add(a, b)
-    }
-
-    fn add_assign(&self, a: &mut Ciphertext, b: &Ciphertext) -> Result<()> {
-        self.eval.add_assign(a, b)
-    }
-
-    fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
-        self.eval.sub(a, b)
-    }
-
-    fn neg(&self, a: &Ciphertext) -> Result<Ciphertext> {
-        Ok(self.eval.neg(a))
-    }
-
-    fn mul_plain(&self, a: &Ciphertext, p: &Plaintext) -> Result<Ciphertext> {
-        self.eval.mul_plain(a, p)
-    }
-
-    fn add_plain(&self, a: &Ciphertext, p: &Plaintext) -> Result<Ciphertext> {
-        self.eval.add_plain(a, p)
-    }
-
-    fn mul_const(&self, a: &Ciphertext, c: f64, const_scale: f64) -> Result<Ciphertext> {
-        self.eval.mul_const(a, c, const_scale)
-    }
-
-    fn add_const(&self, a: &Ciphertext, c: f64) -> Result<Ciphertext> {
-        self.eval.add_const(a, c)
-    }
-
-    fn mul(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
-        self.eval.mul_relin(a, b)
-    }
-
-    fn rescale(&self, a: &Ciphertext) -> Result<Ciphertext> {
-        self.eval.rescale(a)
-    }
-
-    fn drop_to(&self, a: &Ciphertext, level: usize) -> Result<Ciphertext> {
-        self.eval.drop_to_level(a, level)
-    }
-
-    fn rotate(&self, a: &Ciphertext, step: u32) -> Result<Ciphertext> {
-        self.eval.rotate(a, i64::from(step))
-    }
-
-    fn rotate_hoisted(&self, a: &Ciphertext, steps: &[u32]) -> Result<Vec<Ciphertext>> {
-        let steps: Vec<i64> = steps.iter().map(|&s| i64::from(s)).collect();
-        self.eval.rotate_hoisted(a, &steps)
-    }
-}
-
 /// Keys for `circuit`, encrypts `tensor`, runs on CKKS, decrypts; returns the output tensor
 /// and the level of each result.
 fn run_encrypted(circuit: &Circuit, tensor: &[f64]) -> (Vec<f64>, Vec<usize>) {
@@ -129,7 +41,7 @@ fn run_encrypted(circuit: &Circuit, tensor: &[f64]) -> (Vec<f64>, Vec<usize>) {
     let pk = kg.public_key(&sk, &mut rng);
     let rotations: Vec<i64> = circuit.rotations.iter().map(|&r| i64::from(r)).collect();
     let evk = kg.eval_keys(&sk, true, &rotations, false, &mut rng);
-    let eval = Evaluator::with_keys(&params, Arc::new(evk)).unwrap();
+    let backend = CkksBackend::new(circuit, Arc::new(evk)).unwrap();
     let top = circuit.input.level;
     let ladder = scale_ladder(&circuit.params, top);
     let encoder = Encoder::new(&params);
@@ -141,7 +53,7 @@ fn run_encrypted(circuit: &Circuit, tensor: &[f64]) -> (Vec<f64>, Vec<usize>) {
         .iter()
         .map(|v| encryptor.encrypt(&encoder.encode(v, top, ladder[top]).unwrap(), &mut rng))
         .collect();
-    let executor = Executor::new(circuit, Ckks { eval, ladder }).unwrap();
+    let executor = Executor::new(circuit, backend).unwrap();
     let outputs = executor.run(inputs).unwrap();
     let decryptor = Decryptor::new(&params, &sk).unwrap();
     let levels = outputs.iter().map(Ciphertext::level).collect();
@@ -247,4 +159,65 @@ fn transform_then_polynomial_on_ckks_match_the_simulation() {
     let err = max_err(&got, &expected);
     eprintln!("transform + polynomial: CKKS vs simulation {err:.2e}");
     assert!(err < 5e-6, "error {err}");
+}
+
+#[test]
+fn the_backend_refuses_keys_without_the_circuit_rotations() {
+    let (circuit, _) = common::mixed_circuit(spec(), 5);
+    assert!(!circuit.rotations.is_empty());
+    let params = CkksParams::new(circuit.params.clone()).unwrap();
+    let mut rng = ChaCha20Rng::from_seed([3; 32]);
+    let kg = KeyGenerator::new(&params);
+    let sk = kg.secret_key(&mut rng);
+    let keys = kg.eval_keys(&sk, true, &[], false, &mut rng);
+    let err = CkksBackend::new(&circuit, Arc::new(keys)).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("the evaluation keys do not fit this circuit: no rotation key for")
+            && message.contains("blindfold keygen"),
+        "{message}"
+    );
+}
+
+#[test]
+fn encrypted_tensors_round_trip_and_refuse_another_circuit_or_role() {
+    let (circuit, _) = common::mixed_circuit(spec(), 5);
+    let (other, _) = common::mixed_circuit(spec(), 4);
+    let params = CkksParams::new(circuit.params.clone()).unwrap();
+    let mut rng = ChaCha20Rng::from_seed([4; 32]);
+    let sk = KeyGenerator::new(&params).secret_key(&mut rng);
+    let encryptor = Encryptor::with_secret_key(&params, &sk).unwrap();
+    let pt = Encoder::new(&params)
+        .encode(&[1.0, 2.0], 5, params.default_scale())
+        .unwrap();
+    let tensor = EncryptedTensor {
+        circuit: circuit.fingerprint(),
+        role: Role::Input,
+        ciphertexts: vec![
+            encryptor.encrypt(&pt, &mut rng),
+            encryptor.encrypt(&pt, &mut rng),
+        ],
+    };
+    let bytes = tensor.to_bytes(&params);
+    let back = EncryptedTensor::from_bytes(&circuit, Role::Input, &bytes).unwrap();
+    assert_eq!(back.ciphertexts, tensor.ciphertexts);
+
+    let err = EncryptedTensor::from_bytes(&other, Role::Input, &bytes)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("an encrypted input made for circuit ")
+            && err.ends_with("encrypt with the same .bfc file the server runs"),
+        "{err}"
+    );
+    let err = EncryptedTensor::from_bytes(&circuit, Role::Output, &bytes)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "expected an encrypted output but the file holds an encrypted input"
+    );
+    for cut in [0, 7, 30, bytes.len() / 2, bytes.len() - 1] {
+        assert!(EncryptedTensor::from_bytes(&circuit, Role::Input, &bytes[..cut]).is_err());
+    }
 }

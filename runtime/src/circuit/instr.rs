@@ -63,6 +63,19 @@ impl Circuit {
             .checked_shl(self.params.log_n.saturating_sub(1))
             .unwrap_or(0)
     }
+
+    /// Whether the program multiplies two ciphertexts (a `Mul`, or a polynomial of degree at
+    /// least 2), so its evaluation keys must include the relinearization key.
+    pub fn needs_relinearization(&self) -> bool {
+        self.steps.iter().any(|s| match &s.instr {
+            Instr::Mul { .. } => true,
+            Instr::Polynomial { poly, .. } => self
+                .polynomials
+                .get(*poly as usize)
+                .is_none_or(|p| p.degree() >= 2),
+            _ => false,
+        })
+    }
 }
 
 /// The number of elements of a tensor of `shape`, or `None` on overflow.

@@ -17,17 +17,20 @@
 //! circuit whose annotations disagree.
 //!
 //! The module holds the types ([`mod@self`]), the versioned binary format (`io`, `io_step`), the
-//! validation (`verify`, `checks`), the client-side packing of tensors (`packing`), the evaluation plan of
+//! validation (`verify`, `checks`), the client-side packing of tensors (`packing`), the
+//! container of encrypted inputs and outputs (`encrypted`), the evaluation plan of
 //! polynomials (`chebyshev`) and small instruction queries (`instr`).
 
 pub(crate) mod chebyshev;
 mod checks;
+mod encrypted;
 mod instr;
 mod io;
 mod io_step;
 mod packing;
 mod verify;
 
+pub use encrypted::{EncryptedTensor, Role};
 pub use verify::CircuitSummary;
 
 use crate::ckks::CkksParamsSpec;

@@ -39,6 +39,8 @@ pub enum Kind {
     Ciphertext = 5,
     /// A compiled [`crate::circuit::Circuit`].
     Circuit = 6,
+    /// The ciphertexts of one circuit input or output ([`crate::circuit::EncryptedTensor`]).
+    EncryptedTensor = 7,
 }
 
 impl Kind {
@@ -51,6 +53,7 @@ impl Kind {
             Self::EvalKeys => "evaluation keys",
             Self::Ciphertext => "ciphertext",
             Self::Circuit => "circuit",
+            Self::EncryptedTensor => "encrypted tensor",
         }
     }
 
@@ -62,6 +65,7 @@ impl Kind {
             Self::EvalKeys,
             Self::Ciphertext,
             Self::Circuit,
+            Self::EncryptedTensor,
         ]
         .into_iter()
         .find(|k| *k as u8 == tag)
@@ -316,7 +320,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn fingerprint(&mut self, params: &CkksParams) -> Result<()> {
+    /// Reads a parameter fingerprint and checks it is the one of `params`.
+    pub(crate) fn fingerprint(&mut self, params: &CkksParams) -> Result<()> {
         let mut f = [0u8; 16];
         f.copy_from_slice(self.take(16)?);
         super::encrypt::ensure_fingerprint(params, f, self.kind.name())
@@ -603,13 +608,7 @@ impl Ciphertext {
     /// Serializes the ciphertext for `params`.
     pub fn to_bytes(&self, params: &CkksParams) -> Vec<u8> {
         let mut w = Writer::new(Kind::Ciphertext, Some(params.fingerprint()));
-        w.u32(self.level as u32);
-        w.u64(self.scale.to_bits());
-        w.u8(self.parts.len() as u8);
-        let basis = params.q_basis(self.level);
-        for p in &self.parts {
-            w.poly(p, &basis);
-        }
+        self.write_body(&mut w, params);
         w.out
     }
 
@@ -617,6 +616,24 @@ impl Ciphertext {
     pub fn from_bytes(params: &CkksParams, bytes: &[u8]) -> Result<Self> {
         let mut r = Reader::open(bytes, Kind::Ciphertext)?;
         r.fingerprint(params)?;
+        let ct = Self::read_body(&mut r, params)?;
+        r.finish()?;
+        Ok(ct)
+    }
+
+    /// Level, scale and polynomials, without a header (also used inside containers).
+    pub(crate) fn write_body(&self, w: &mut Writer, params: &CkksParams) {
+        w.u32(self.level as u32);
+        w.u64(self.scale.to_bits());
+        w.u8(self.parts.len() as u8);
+        let basis = params.q_basis(self.level);
+        for p in &self.parts {
+            w.poly(p, &basis);
+        }
+    }
+
+    /// Reads what [`Self::write_body`] wrote.
+    pub(crate) fn read_body(r: &mut Reader<'_>, params: &CkksParams) -> Result<Self> {
         let level = r.u32()? as usize;
         if level > params.max_level() {
             return Err(r
@@ -640,7 +657,6 @@ impl Ciphertext {
         let polys = (0..parts)
             .map(|_| r.poly(params.n(), &basis))
             .collect::<Result<Vec<_>, _>>()?;
-        r.finish()?;
         Ok(Ciphertext::new(polys, level, scale))
     }
 }

@@ -18,12 +18,14 @@
 //! one. Linear transforms are evaluated by baby-step giant-step (`linear`), polynomials by the
 //! plan of `circuit::chebyshev` (`poly`).
 
+mod ckks;
 mod cost;
 mod linear;
 mod poly;
 mod rules;
 mod slots;
 
+pub use ckks::CkksBackend;
 pub use cost::{count, count_steps, CostBackend, Counts};
 pub use slots::{simulate, Simulator, SlotBackend};
 
