@@ -1,10 +1,15 @@
 //! Command-line interface: argument parsing and dispatch.
 
 mod compile;
+mod decrypt;
 mod demo;
+mod encrypt;
+mod files;
 mod input;
 mod inspect;
+mod keygen;
 mod predict;
+mod run_circuit;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +31,14 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Classify one input (.npy or image) with a model.
     Predict(predict::PredictArgs),
+    /// Client: make a secret key and the evaluation keys of a circuit.
+    Keygen(keygen::KeygenArgs),
+    /// Client: preprocess and encrypt an image for a circuit.
+    Encrypt(encrypt::EncryptArgs),
+    /// Server: run a circuit on an encrypted input with evaluation keys (no secret key).
+    Run(run_circuit::RunArgs),
+    /// Client: decrypt the scores of an encrypted output and print the class.
+    Decrypt(decrypt::DecryptArgs),
 }
 
 /// Runs the parsed command.
@@ -35,6 +48,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::Keygen(args) => keygen::run(&args),
+        Command::Encrypt(args) => encrypt::run(&args),
+        Command::Run(args) => run_circuit::run(&args),
+        Command::Decrypt(args) => decrypt::run(&args),
     }
 }
 

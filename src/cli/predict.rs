@@ -3,6 +3,7 @@
 //! simulate` runs the compiled circuit on cleartext slots (compiling first when given an ONNX
 //! model), through the same executor as encrypted execution.
 
+use super::files::{circuit_of, first_image};
 use super::input::read_input;
 use super::parse_shape;
 use anyhow::{bail, Context, Result};
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 
 /// How to run the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Mode {
+pub(super) enum Mode {
     /// The float64 reference interpreter of the IR.
     Reference,
     /// The compiled circuit on cleartext slots (the simulator).
@@ -24,7 +25,7 @@ enum Mode {
 }
 
 impl Mode {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Mode::Reference => "reference",
             Mode::Simulate => "simulate",
@@ -36,7 +37,7 @@ impl Mode {
 /// Options of `blindfold predict`.
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// The ONNX model, or a compiled circuit (.bfc) for --mode simulate.
+    /// The ONNX model, or a compiled circuit (.bfc) for --mode simulate and --mode encrypted.
     model: PathBuf,
     /// The input: a .npy array (float32/float64; [C,H,W], [1,C,H,W] or the model's input
     /// shape) or an image (PNG/JPEG, scaled to [0, 1]).
@@ -58,10 +59,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     match args.mode {
         Mode::Reference => {}
         Mode::Simulate => return simulate(args),
-        Mode::Encrypted => bail!(
-            "--mode encrypted is not available yet: it arrives with the CKKS backend of the \
-             executor; use --mode simulate to run the compiled circuit on cleartext slots"
-        ),
+        Mode::Encrypted => return encrypted(args),
     }
     if super::inspect::is_circuit(&args.model) {
         bail!(
@@ -94,7 +92,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_result(mode: Mode, shape: &[usize], data: &[f64], class: Option<usize>) {
+pub(super) fn print_result(mode: Mode, shape: &[usize], data: &[f64], class: Option<usize>) {
     println!("mode     {}", mode.name());
     println!("shape    {shape:?}");
     let shown: Vec<String> = data.iter().map(|v| format!("{v:.6}")).collect();
@@ -110,57 +108,109 @@ fn print_result(mode: Mode, shape: &[usize], data: &[f64], class: Option<usize>)
 fn simulate(args: &PredictArgs) -> Result<()> {
     use blindfold::runtime::exec::Simulator;
     let mut notes = Vec::new();
-    let circuit = if super::inspect::is_circuit(&args.model) {
-        super::inspect::read_circuit(&args.model)?
-    } else {
-        let (_, compiled) = blindfold::compile_file(
-            &args.model,
-            None,
-            Some(200),
-            blindfold::compiler::CompileOptions::default(),
-        )
-        .with_context(|| format!("compiling {}", args.model.display()))?;
-        notes.push(format!(
-            "compiled {} with the default options (degree {:?}, N = 2^{})",
-            args.model.display(),
-            compiled.degree,
-            compiled.circuit.params.log_n
-        ));
-        compiled.circuit
-    };
-    let pre = &circuit.input.preprocess;
-    let images = blindfold::dataset::load(&args.input, Some(1))
-        .with_context(|| format!("reading {}", args.input.display()))?;
-    let image = images
-        .first()
-        .with_context(|| format!("{} holds no image", args.input.display()))?;
-    let x = blindfold::dataset::to_tensor(
-        image,
-        pre.channels,
-        pre.height,
-        pre.width,
-        pre.pixel_scale,
-        &pre.mean,
-        &pre.std,
-    )?;
+    let circuit = circuit_of(&args.model, &mut notes)?;
+    let x = blindfold::client::preprocess(&circuit, &first_image(&args.input)?)?;
     let y = Simulator::new(&circuit)?
         .run(&x)
         .context("running the circuit on cleartext slots")?;
-    let class = Tensor::new(circuit.output.shape.clone(), y.clone())?.argmax();
+    finish(args, &circuit.output.shape, &y, &notes, None)
+}
+
+/// `--mode encrypted`: keys, encryption, the server's run (through the serialized keys and
+/// ciphertexts, as between two machines) and decryption in one process, with timings.
+fn encrypted(args: &PredictArgs) -> Result<()> {
+    use blindfold::{Client, Server};
+    use std::time::Instant;
+    let mut notes = Vec::new();
+    let circuit = circuit_of(&args.model, &mut notes)?;
+    let image = first_image(&args.input)?;
+    let t = Instant::now();
+    let client = Client::new(circuit.clone())?;
+    let keys = client.eval_keys()?.to_bytes(client.params());
+    let keygen = t.elapsed();
+    let t = Instant::now();
+    let input = client.encrypt_image(&image)?.to_bytes(client.params());
+    let encrypt = t.elapsed();
+    let server = Server::from_key_bytes(circuit, &keys)?;
+    let t = Instant::now();
+    let output = server.run_bytes(&input)?;
+    let run = t.elapsed();
+    let t = Instant::now();
+    let y = client.decrypt_bytes(&output)?;
+    let decrypt = t.elapsed();
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    let timings = Timings {
+        phases: vec![
+            ("keygen", ms(keygen)),
+            ("encrypt", ms(encrypt)),
+            ("run", ms(run)),
+            ("decrypt", ms(decrypt)),
+        ],
+        sizes: vec![
+            ("eval_keys", keys.len()),
+            ("input", input.len()),
+            ("output", output.len()),
+        ],
+    };
+    finish(
+        args,
+        &client.circuit().output.shape,
+        &y,
+        &notes,
+        Some(&timings),
+    )
+}
+
+/// Time of each phase (ms) and size of each object sent (bytes) of an encrypted prediction.
+struct Timings {
+    phases: Vec<(&'static str, f64)>,
+    sizes: Vec<(&'static str, usize)>,
+}
+
+fn finish(
+    args: &PredictArgs,
+    shape: &[usize],
+    y: &[f64],
+    notes: &[String],
+    timings: Option<&Timings>,
+) -> Result<()> {
+    let class = Tensor::new(shape.to_vec(), y.to_vec())?.argmax();
     if args.json {
-        let obj = serde_json::json!({
+        let mut obj = serde_json::json!({
             "output": y,
-            "shape": circuit.output.shape,
+            "shape": shape,
             "class": class,
             "mode": args.mode.name(),
             "notes": notes,
         });
+        if let Some(t) = timings {
+            let phases: serde_json::Map<_, _> = t
+                .phases
+                .iter()
+                .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+                .collect();
+            let sizes: serde_json::Map<_, _> = t
+                .sizes
+                .iter()
+                .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+                .collect();
+            obj["latency_ms"] = phases.into();
+            obj["bytes"] = sizes.into();
+        }
         println!("{obj}");
     } else {
-        for note in &notes {
+        for note in notes {
             eprintln!("note: {note}");
         }
-        print_result(args.mode, &circuit.output.shape, &y, class);
+        print_result(args.mode, shape, y, class);
+        if let Some(t) = timings {
+            for (phase, ms) in &t.phases {
+                println!("{phase:<8} {ms:.1} ms");
+            }
+            for (what, bytes) in &t.sizes {
+                println!("{what:<9}{}", super::files::mb(*bytes));
+            }
+        }
     }
     Ok(())
 }
