@@ -1,140 +1,147 @@
-//! `blindfold demo`: an encrypted computation end to end, with timings, sizes and precision.
+//! `blindfold demo`: encrypted classification end to end on the bundled default model.
 //!
-//! The client makes keys and encrypts a vector; the server, holding only evaluation keys,
-//! evaluates a small polynomial network layer on it (square activation, then a sum over all
-//! slots by rotations); the client decrypts and compares with the same computation in f64.
+//! Compiles `models/mnist_seed.onnx` with its bundled calibration images, makes keys,
+//! encrypts a few bundled test images, runs the circuit as the server would (evaluation keys
+//! only, through serialized bytes), decrypts, and prints per image the true label, the
+//! plaintext and encrypted classes, the largest logit error and the time of each phase, then
+//! key and ciphertext sizes. Fails if an encrypted answer is off by more than 1% of the logit
+//! range, so the demo doubles as a smoke test.
 
-use anyhow::{Context, Result};
-use blindfold::runtime::ckks::{
-    os_rng, CkksParams, CkksParamsSpec, Decryptor, Encoder, Encryptor, EvalKeys, Evaluator,
-    KeyGenerator, SecurityLevel,
-};
+use super::files::mb;
+use super::measure::{argmax, median_p90, ms, Session};
+use anyhow::{bail, Context, Result};
 use clap::Args;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// The bundled default model, relative to the repository root.
+const DEFAULT_MODEL: &str = "models/mnist_seed.onnx";
 
 /// Options of `blindfold demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// log2 of the ring degree (13 to 16).
-    #[arg(long, default_value_t = 14)]
-    log_n: u32,
-    /// Bits of the scale (the "bit scale").
-    #[arg(long, default_value_t = 40)]
-    scale_bits: u32,
+    /// The ONNX model (default: the bundled mnist_seed network).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Images to classify (default: the model's bundled samples).
+    #[arg(long)]
+    images: Option<PathBuf>,
+    /// How many images.
+    #[arg(long, default_value_t = 5)]
+    count: usize,
 }
 
-fn precision_bits(max_error: f64) -> f64 {
-    -max_error.max(f64::MIN_POSITIVE).log2()
-}
-
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1e3
+/// `path` as given, else relative to the source tree the binary was built from (so the demo
+/// also works from another directory).
+fn bundled(path: &str) -> PathBuf {
+    let here = PathBuf::from(path);
+    if here.exists() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
 /// Runs the demo.
 pub fn run(args: &DemoArgs) -> Result<()> {
-    let depth = 3usize;
-    let mut q_bits = vec![50u32];
-    q_bits.extend(std::iter::repeat_n(args.scale_bits, depth));
-    let spec = CkksParamsSpec::from_bits(
-        args.log_n,
-        &q_bits,
-        &[50, 50],
-        2,
-        args.scale_bits,
-        SecurityLevel::Classical128,
-    )
-    .context("choosing the demo parameters")?;
-    let params = CkksParams::new(spec).context("checking the demo parameters")?;
-    let slots = params.slots();
-    println!(
-        "CKKS parameters: N = 2^{}, {} slots, log2(QP) = {:.1} (128-bit bound {}), scale 2^{}, {} levels",
-        args.log_n,
-        slots,
-        params.log_qp(),
-        SecurityLevel::Classical128.max_log_qp(args.log_n).unwrap_or(0),
-        args.scale_bits,
-        params.max_level()
-    );
-
-    // Client: keys and encryption.
-    let mut rng = os_rng()?;
-    let t = Instant::now();
-    let keygen = KeyGenerator::new(&params);
-    let sk = keygen.secret_key(&mut rng);
-    let pk = keygen.public_key(&sk, &mut rng);
-    let rotations: Vec<i64> = (0..slots.trailing_zeros()).map(|i| 1i64 << i).collect();
-    let evk = keygen.eval_keys(&sk, true, &rotations, false, &mut rng);
-    let keygen_ms = ms(t);
-    let evk_bytes = evk.to_bytes(&params);
-
-    let values: Vec<f64> = (0..slots)
-        .map(|i| ((i as f64) * 0.618_033_988_7).fract() * 2.0 - 1.0)
-        .collect();
-    let encoder = Encoder::new(&params);
-    let t = Instant::now();
-    let pt = encoder.encode(&values, params.max_level(), params.default_scale())?;
-    let ct = Encryptor::with_public_key(&params, &pk)?.encrypt(&pt, &mut rng);
-    let encrypt_ms = ms(t);
-    let ct_bytes = ct.to_bytes(&params);
-
-    // Server: sees only the ciphertext and the evaluation keys.
-    let server_keys = Arc::new(EvalKeys::from_bytes(&params, &evk_bytes)?);
-    let eval = Evaluator::with_keys(&params, server_keys)?;
-    let t = Instant::now();
-    let squared = eval.mul_relin_rescale(&ct, &ct)?;
-    let mut sum = squared.clone();
-    for &step in &rotations {
-        let rotated = eval.rotate(&sum, step)?;
-        eval.add_assign(&mut sum, &rotated)?;
+    let model = args.model.clone().unwrap_or_else(|| bundled(DEFAULT_MODEL));
+    if !model.is_file() {
+        bail!(
+            "{} not found; run the demo from the repository root or pass --model",
+            model.display()
+        );
     }
-    let evaluate_ms = ms(t);
-    let out_bytes = sum.to_bytes(&params);
-
-    // Client: decryption.
-    let t = Instant::now();
-    let decrypted = encoder.decode(&Decryptor::new(&params, &sk)?.decrypt(&sum));
-    let decrypt_ms = ms(t);
-
-    let squares: Vec<f64> = values.iter().map(|x| x * x).collect();
-    let expected_sum: f64 = squares.iter().sum();
-    let dec_squared = encoder.decode(&Decryptor::new(&params, &sk)?.decrypt(&squared));
-    let max_square_error = squares
+    let images_path = match &args.images {
+        Some(p) => p.clone(),
+        None => blindfold::compile::default_calibration_dir(&model).with_context(|| {
+            format!("{} has no bundled samples; pass --images", model.display())
+        })?,
+    };
+    let start = Instant::now();
+    let (_, compiled) = blindfold::compile_file(
+        &model,
+        None,
+        Some(200),
+        blindfold::compiler::CompileOptions::default(),
+    )
+    .with_context(|| format!("compiling {}", model.display()))?;
+    let compile_time = start.elapsed();
+    let circuit = compiled.circuit;
+    let p = &circuit.params;
+    println!(
+        "model     {} compiled in {:.2} s: N = 2^{}, {} levels, scale 2^{}, {}-bit security",
+        model.display(),
+        compile_time.as_secs_f64(),
+        p.log_n,
+        circuit.input.level,
+        p.log_scale,
+        p.security.bits()
+    );
+    let session = Session::new(circuit, Some(&model))?;
+    println!(
+        "keys      secret key kept by the client; {} of evaluation keys ({} rotations) for \
+         the server, made in {:.2} s",
+        mb(session.eval_key_bytes),
+        session.server.circuit().rotations.len(),
+        session.keygen.as_secs_f64()
+    );
+    let mut images = blindfold::dataset::load(&images_path, None)
+        .with_context(|| format!("reading {}", images_path.display()))?;
+    images.truncate(args.count.max(1));
+    println!();
+    println!(
+        "{:<22} {:>5} {:>9} {:>9} {:>14} {:>10} {:>10} {:>10}",
+        "image", "label", "plaintext", "encrypted", "max|logit err|", "encrypt", "run", "decrypt"
+    );
+    let mut results = Vec::new();
+    for image in &images {
+        let r = session.classify(image)?;
+        let name = Path::new(&r.source)
+            .file_name()
+            .map_or(r.source.clone(), |n| n.to_string_lossy().into_owned());
+        let class = |v: &[f64]| argmax(v).map_or("-".to_string(), |c| c.to_string());
+        println!(
+            "{:<22} {:>5} {:>9} {:>9} {:>14.2e} {:>7.1} ms {:>7.1} ms {:>7.1} ms",
+            name,
+            r.label.map_or("-".into(), |l| l.to_string()),
+            class(r.plain.as_deref().unwrap_or(&r.simulated)),
+            class(&r.encrypted),
+            r.max_logit_error(),
+            ms(r.encrypt),
+            ms(r.run),
+            ms(r.decrypt)
+        );
+        results.push(r);
+    }
+    let runs: Vec<f64> = results.iter().map(|r| ms(r.run)).collect();
+    let (median, _) = median_p90(&runs);
+    let same = results
         .iter()
-        .zip(&dec_squared)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
-    let sum_error = (decrypted[0] - expected_sum).abs();
-
+        .filter(|r| argmax(&r.encrypted) == argmax(r.plain.as_deref().unwrap_or(&r.simulated)))
+        .count();
     println!();
-    println!("{:<38} {:>14}", "phase", "time (ms)");
+    if let Some(r) = results.first() {
+        println!(
+            "sizes     encrypted input {}, encrypted output {}",
+            mb(r.input_bytes),
+            mb(r.output_bytes)
+        );
+    }
     println!(
-        "{:<38} {:>14.1}",
-        "keygen (sk, pk, relin, rotation keys)", keygen_ms
+        "result    {same}/{} encrypted classes equal the plaintext ones; server time median {median:.1} ms per image",
+        results.len()
     );
-    println!("{:<38} {:>14.1}", "encode + encrypt", encrypt_ms);
-    println!(
-        "{:<38} {:>14.1}",
-        format!("evaluate (square + {} rotations)", rotations.len()),
-        evaluate_ms
-    );
-    println!("{:<38} {:>14.1}", "decrypt + decode", decrypt_ms);
-    println!();
-    println!("{:<38} {:>14}", "object", "bytes");
-    println!("{:<38} {:>14}", "evaluation keys", evk_bytes.len());
-    println!("{:<38} {:>14}", "input ciphertext", ct_bytes.len());
-    println!("{:<38} {:>14}", "output ciphertext", out_bytes.len());
-    println!();
-    println!(
-        "x^2 on {slots} slots: max error {max_square_error:.3e} ({:.1} bits of precision)",
-        precision_bits(max_square_error)
-    );
-    println!(
-        "sum of x^2: encrypted {:.6}, plaintext {:.6}, error {sum_error:.3e} ({:.1} bits relative)",
-        decrypted[0],
-        expected_sum,
-        precision_bits(sum_error / expected_sum.abs())
-    );
+    for r in &results {
+        let base = r.plain.as_deref().unwrap_or(&r.simulated);
+        let range = base.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            - base.iter().copied().fold(f64::INFINITY, f64::min);
+        if r.max_logit_error() > 0.01 * range {
+            bail!(
+                "{}: the encrypted scores differ from the plaintext ones by {:.3e}, more than 1% \
+                 of their range {range:.3}",
+                r.source,
+                r.max_logit_error()
+            );
+        }
+    }
     Ok(())
 }

@@ -4,10 +4,12 @@ mod compile;
 mod decrypt;
 mod demo;
 mod encrypt;
+mod eval;
 mod files;
 mod input;
 mod inspect;
 mod keygen;
+mod measure;
 mod predict;
 mod run_circuit;
 
@@ -25,7 +27,7 @@ pub struct Cli {
 enum Command {
     /// Compile an ONNX model into a CKKS circuit file (.bfc).
     Compile(compile::CompileArgs),
-    /// Run an encrypted computation end to end on bundled data and print precision and timings.
+    /// Classify a few bundled images encrypted, end to end, with timings and errors.
     Demo(demo::DemoArgs),
     /// Print the layers of an ONNX model, or the costs and parameters of a compiled circuit.
     Inspect(inspect::InspectArgs),
@@ -39,6 +41,8 @@ enum Command {
     Run(run_circuit::RunArgs),
     /// Client: decrypt the scores of an encrypted output and print the class.
     Decrypt(decrypt::DecryptArgs),
+    /// Encrypted inference over a test set: accuracy, agreement, errors, latency, memory.
+    Eval(eval::EvalArgs),
 }
 
 /// Runs the parsed command.
@@ -52,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Encrypt(args) => encrypt::run(&args),
         Command::Run(args) => run_circuit::run(&args),
         Command::Decrypt(args) => decrypt::run(&args),
+        Command::Eval(args) => eval::run(&args),
     }
 }
 

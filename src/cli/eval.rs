@@ -1,0 +1,272 @@
+//! `blindfold eval model.bfc --dataset PATH [--limit N] [--json]`: encrypted inference over a
+//! test set, compared with the original network and the cleartext simulation of the circuit.
+
+use super::files::{circuit_of, mb};
+use super::measure::{argmax, find_onnx, median_p90, ms, peak_memory_bytes, ImageResult, Session};
+use anyhow::{Context, Result};
+use clap::Args;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Options of `blindfold eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The compiled circuit (.bfc), or an ONNX model (compiled with the default options).
+    model: PathBuf,
+    /// The test set: IDX files or a folder holding them (MNIST, KMNIST, Fashion-MNIST; .gz or
+    /// not), a KMNIST .npz, CIFAR-10 python or binary batches (or their folder), a folder or
+    /// tar of images with one sub-folder per class, or a folder of bundled samples.
+    #[arg(long)]
+    dataset: PathBuf,
+    /// Evaluate the first N images only.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// The ONNX model for the plaintext column when MODEL is a circuit (default: the model
+    /// named in the circuit, next to it or in models/).
+    #[arg(long)]
+    onnx: Option<PathBuf>,
+    /// Print one JSON object with the results.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `eval`.
+pub fn run(args: &EvalArgs) -> Result<()> {
+    let mut notes = Vec::new();
+    let circuit = circuit_of(&args.model, &mut notes)?;
+    let onnx = if super::inspect::is_circuit(&args.model) {
+        args.onnx.clone().or_else(|| find_onnx(&args.model, &circuit))
+    } else {
+        Some(args.model.clone())
+    };
+    if onnx.is_none() {
+        notes.push(format!(
+            "the ONNX model {}.onnx was not found: no plaintext column (pass --onnx)",
+            circuit.meta.model
+        ));
+    }
+    let images = blindfold::dataset::load(&args.dataset, args.limit)
+        .with_context(|| format!("reading {}", args.dataset.display()))?;
+    anyhow::ensure!(
+        !images.is_empty(),
+        "{} holds no image",
+        args.dataset.display()
+    );
+    let session = Session::new(circuit, onnx.as_deref())?;
+    let mut progress = Progress::new(images.len());
+    let start = Instant::now();
+    let mut results = Vec::with_capacity(images.len());
+    for image in &images {
+        let r = session
+            .classify(image)
+            .with_context(|| format!("classifying {}", image.source))?;
+        results.push(r);
+        progress.update(&results);
+    }
+    let wall = start.elapsed();
+    progress.finish();
+    let summary = Summary::new(&results, wall.as_secs_f64());
+    let circuit = session.server.circuit();
+    let p = &circuit.params;
+    let latency = |f: fn(&ImageResult) -> std::time::Duration| {
+        let v: Vec<f64> = results.iter().map(|r| ms(f(r))).collect();
+        median_p90(&v)
+    };
+    let phases = [
+        ("encrypt", latency(|r| r.encrypt)),
+        ("run", latency(|r| r.run)),
+        ("decrypt", latency(|r| r.decrypt)),
+    ];
+    let peak = peak_memory_bytes();
+    if args.json {
+        let mut lat = serde_json::Map::new();
+        for (name, (median, p90)) in phases {
+            lat.insert(name.into(), serde_json::json!({ "median": median, "p90": p90 }));
+        }
+        lat.insert("keygen".into(), serde_json::json!(ms(session.keygen)));
+        let obj = serde_json::json!({
+            "model": circuit.meta.model,
+            "dataset": args.dataset.display().to_string(),
+            "images": results.len(),
+            "labelled": summary.labelled,
+            "plaintext_accuracy": summary.plaintext_accuracy,
+            "simulated_accuracy": summary.simulated_accuracy,
+            "encrypted_accuracy": summary.encrypted_accuracy,
+            "agreement": summary.agreement_simulated,
+            "agreement_plaintext": summary.agreement_plaintext,
+            "max_logit_error": summary.max_logit_error,
+            "max_noise": summary.max_noise,
+            "latency_ms": lat,
+            "throughput_images_per_s": summary.throughput,
+            "peak_memory_bytes": peak,
+            "eval_key_bytes": session.eval_key_bytes,
+            "input_bytes": results.first().map(|r| r.input_bytes),
+            "output_bytes": results.first().map(|r| r.output_bytes),
+            "params": {
+                "log_n": p.log_n,
+                "log_scale": p.log_scale,
+                "levels": circuit.input.level,
+                "security_bits": p.security.bits(),
+            },
+            "notes": notes,
+        });
+        println!("{obj}");
+        return Ok(());
+    }
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
+    println!(
+        "model        {} (N = 2^{}, scale 2^{}, {} levels, {}-bit security)",
+        circuit.meta.model,
+        p.log_n,
+        p.log_scale,
+        circuit.input.level,
+        p.security.bits()
+    );
+    println!(
+        "images       {} from {}",
+        results.len(),
+        args.dataset.display()
+    );
+    println!(
+        "accuracy     plaintext {}, simulated {}, encrypted {}",
+        pct(summary.plaintext_accuracy),
+        pct(summary.simulated_accuracy),
+        pct(summary.encrypted_accuracy)
+    );
+    println!(
+        "agreement    encrypted = simulated on {}, encrypted = plaintext on {}",
+        pct(Some(summary.agreement_simulated)),
+        pct(summary.agreement_plaintext)
+    );
+    println!(
+        "logit error  max {:.3e} (CKKS noise alone: {:.3e})",
+        summary.max_logit_error, summary.max_noise
+    );
+    for (name, (median, p90)) in phases {
+        println!("{name:<12} median {median:.1} ms, p90 {p90:.1} ms");
+    }
+    println!(
+        "keygen       {:.1} ms, evaluation keys {}",
+        ms(session.keygen),
+        mb(session.eval_key_bytes)
+    );
+    println!(
+        "throughput   {:.2} images/s (one image at a time)",
+        summary.throughput
+    );
+    if let Some(peak) = peak {
+        println!("peak memory  {}", mb(peak as usize));
+    }
+    Ok(())
+}
+
+/// Accuracies and agreement rates over the evaluated images.
+struct Summary {
+    labelled: usize,
+    plaintext_accuracy: Option<f64>,
+    simulated_accuracy: Option<f64>,
+    encrypted_accuracy: Option<f64>,
+    agreement_simulated: f64,
+    agreement_plaintext: Option<f64>,
+    max_logit_error: f64,
+    max_noise: f64,
+    throughput: f64,
+}
+
+impl Summary {
+    fn new(results: &[ImageResult], seconds: f64) -> Self {
+        let n = results.len().max(1) as f64;
+        let labelled: Vec<&ImageResult> = results.iter().filter(|r| r.label.is_some()).collect();
+        let accuracy = |scores: fn(&ImageResult) -> Option<&[f64]>| -> Option<f64> {
+            if labelled.is_empty() || labelled.iter().any(|r| scores(r).is_none()) {
+                return None;
+            }
+            let right = labelled
+                .iter()
+                .filter(|r| scores(r).and_then(argmax) == r.label)
+                .count();
+            Some(right as f64 / labelled.len() as f64)
+        };
+        let with_plain = results.iter().all(|r| r.plain.is_some());
+        let agree = |f: fn(&ImageResult) -> Option<usize>| {
+            results
+                .iter()
+                .filter(|r| argmax(&r.encrypted) == f(r))
+                .count() as f64
+                / n
+        };
+        Self {
+            labelled: labelled.len(),
+            plaintext_accuracy: accuracy(|r| r.plain.as_deref()),
+            simulated_accuracy: accuracy(|r| Some(&r.simulated)),
+            encrypted_accuracy: accuracy(|r| Some(&r.encrypted)),
+            agreement_simulated: agree(|r| argmax(&r.simulated)),
+            agreement_plaintext: with_plain
+                .then(|| agree(|r| r.plain.as_deref().and_then(argmax))),
+            max_logit_error: results
+                .iter()
+                .map(ImageResult::max_logit_error)
+                .fold(0.0, f64::max),
+            max_noise: results.iter().map(ImageResult::noise).fold(0.0, f64::max),
+            throughput: results.len() as f64 / seconds.max(1e-9),
+        }
+    }
+}
+
+/// A progress bar on stderr (a line every 10% when stderr is not a terminal).
+struct Progress {
+    total: usize,
+    terminal: bool,
+    start: Instant,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        Self {
+            total,
+            terminal: std::io::stderr().is_terminal(),
+            start: Instant::now(),
+        }
+    }
+
+    fn update(&mut self, results: &[ImageResult]) {
+        let done = results.len();
+        let step = (self.total / 10).max(1);
+        if !self.terminal && done % step != 0 && done != self.total {
+            return;
+        }
+        let right = results
+            .iter()
+            .filter(|r| r.label.is_some() && argmax(&r.encrypted) == r.label)
+            .count();
+        let width = 30;
+        let filled = width * done / self.total.max(1);
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let eta = elapsed / done.max(1) as f64 * (self.total - done) as f64;
+        let line = format!(
+            "[{}{}] {done}/{} encrypted accuracy {:.2}%, {:.0} s left",
+            "#".repeat(filled),
+            ".".repeat(width - filled),
+            self.total,
+            100.0 * right as f64 / done.max(1) as f64,
+            eta
+        );
+        let mut err = std::io::stderr();
+        if self.terminal {
+            let _ = write!(err, "\r{line}");
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+        let _ = err.flush();
+    }
+
+    fn finish(&self) {
+        if self.terminal {
+            eprintln!();
+        }
+    }
+}
