@@ -110,20 +110,6 @@ fn predict_reads_npy_in_chw_and_nchw() {
 }
 
 #[test]
-fn encrypted_mode_is_not_available_yet() {
-    let (ok, _, err) = blindfold(&[
-        "predict",
-        "models/mnist_seed.onnx",
-        "--input",
-        "models/samples/mnist/0_7.png",
-        "--mode",
-        "encrypted",
-    ]);
-    assert!(!ok);
-    assert!(err.contains("not available yet"), "{err}");
-}
-
-#[test]
 fn compile_inspect_and_simulate_a_circuit() {
     let dir = std::env::temp_dir().join(format!("blindfold-cli-compile-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

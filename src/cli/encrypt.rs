@@ -32,9 +32,7 @@ pub fn run(args: &EncryptArgs) -> Result<()> {
     let client = Client::with_secret_key(circuit, &read(&args.secret_key, "secret key")?)?;
     let image = first_image(&args.input)?;
     let start = Instant::now();
-    let bytes = client
-        .encrypt_image(&image)?
-        .to_bytes(client.params());
+    let bytes = client.encrypt_image(&image)?.to_bytes(client.params());
     let elapsed = start.elapsed();
     write(&args.output, &bytes, "encrypted input")?;
     println!(

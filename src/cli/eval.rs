@@ -36,7 +36,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let mut notes = Vec::new();
     let circuit = circuit_of(&args.model, &mut notes)?;
     let onnx = if super::inspect::is_circuit(&args.model) {
-        args.onnx.clone().or_else(|| find_onnx(&args.model, &circuit))
+        args.onnx
+            .clone()
+            .or_else(|| find_onnx(&args.model, &circuit))
     } else {
         Some(args.model.clone())
     };
@@ -82,7 +84,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if args.json {
         let mut lat = serde_json::Map::new();
         for (name, (median, p90)) in phases {
-            lat.insert(name.into(), serde_json::json!({ "median": median, "p90": p90 }));
+            lat.insert(
+                name.into(),
+                serde_json::json!({ "median": median, "p90": p90 }),
+            );
         }
         lat.insert("keygen".into(), serde_json::json!(ms(session.keygen)));
         let obj = serde_json::json!({
@@ -205,8 +210,7 @@ impl Summary {
             simulated_accuracy: accuracy(|r| Some(&r.simulated)),
             encrypted_accuracy: accuracy(|r| Some(&r.encrypted)),
             agreement_simulated: agree(|r| argmax(&r.simulated)),
-            agreement_plaintext: with_plain
-                .then(|| agree(|r| r.plain.as_deref().and_then(argmax))),
+            agreement_plaintext: with_plain.then(|| agree(|r| r.plain.as_deref().and_then(argmax))),
             max_logit_error: results
                 .iter()
                 .map(ImageResult::max_logit_error)
@@ -236,7 +240,7 @@ impl Progress {
     fn update(&mut self, results: &[ImageResult]) {
         let done = results.len();
         let step = (self.total / 10).max(1);
-        if !self.terminal && done % step != 0 && done != self.total {
+        if !self.terminal && !done.is_multiple_of(step) && done != self.total {
             return;
         }
         let right = results

@@ -88,8 +88,9 @@ impl Session {
     pub fn new(circuit: Circuit, onnx: Option<&Path>) -> Result<Self> {
         let reference = onnx
             .map(|p| {
-                load_onnx(p, &ImportOptions::default())
-                    .with_context(|| format!("importing {} for the plaintext reference", p.display()))
+                load_onnx(p, &ImportOptions::default()).with_context(|| {
+                    format!("importing {} for the plaintext reference", p.display())
+                })
             })
             .transpose()?;
         let simulator = Simulator::new(&circuit)?;

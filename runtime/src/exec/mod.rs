@@ -21,12 +21,14 @@
 mod ckks;
 mod cost;
 mod linear;
+mod noise;
 mod poly;
 mod rules;
 mod slots;
 
 pub use ckks::CkksBackend;
 pub use cost::{count, count_steps, CostBackend, Counts};
+pub use noise::{Encryption, NoiseBackend, NoiseEstimate, NoiseEstimator, Noisy, NoisyPlain};
 pub use slots::{simulate, Simulator, SlotBackend};
 
 use crate::circuit::{Circuit, CircuitSummary, Instr, Step, ValueId};

@@ -1,0 +1,294 @@
+//! The encrypted workflow of the CLI: `keygen` → `encrypt` → `run` → `decrypt` on a compiled
+//! bundled model gives the plaintext class; `run` refuses a secret key and a ciphertext made
+//! for another circuit; `eval` on the committed samples reports full agreement; `predict
+//! --mode encrypted` and `demo` work.
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn blindfold(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_blindfold"))
+        .args(args)
+        .current_dir(repo())
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(args: &[&str]) -> String {
+    let (ok, out, err) = blindfold(args);
+    assert!(ok, "blindfold {args:?} failed:\n{err}");
+    out
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("blindfold-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim()).unwrap()
+}
+
+#[test]
+fn keygen_encrypt_run_decrypt_gives_the_plaintext_class() {
+    let dir = temp_dir("roundtrip");
+    let bfc = dir.join("seed.bfc");
+    let other = dir.join("other.bfc");
+    let (sk, evk) = (dir.join("sk.bin"), dir.join("evk.bin"));
+    let (input, output) = (dir.join("in.ct"), dir.join("out.ct"));
+    ok(&[
+        "compile",
+        "models/mnist_seed.onnx",
+        "-o",
+        s(&bfc),
+        "--calibration-limit",
+        "50",
+    ]);
+    ok(&[
+        "keygen",
+        s(&bfc),
+        "--secret-key",
+        s(&sk),
+        "--eval-keys",
+        s(&evk),
+    ]);
+    for image in [
+        "models/samples/mnist/0_7.png",
+        "models/samples/mnist/1_2.png",
+    ] {
+        ok(&[
+            "encrypt",
+            s(&bfc),
+            "--secret-key",
+            s(&sk),
+            "--input",
+            image,
+            "-o",
+            s(&input),
+        ]);
+        ok(&[
+            "run",
+            s(&bfc),
+            "--eval-keys",
+            s(&evk),
+            "--input",
+            s(&input),
+            "-o",
+            s(&output),
+        ]);
+        let decrypted = json(&ok(&[
+            "decrypt",
+            s(&bfc),
+            "--secret-key",
+            s(&sk),
+            "--input",
+            s(&output),
+            "--json",
+        ]));
+        let plain = json(&ok(&[
+            "predict",
+            "models/mnist_seed.onnx",
+            "--input",
+            image,
+            "--json",
+        ]));
+        assert_eq!(decrypted["class"], plain["class"], "{image}");
+        assert_eq!(decrypted["mode"], "encrypted");
+        let label: u64 = image[image.len() - 5..image.len() - 4].parse().unwrap();
+        assert_eq!(decrypted["class"], label, "{image}");
+    }
+
+    // The server refuses a secret key in place of the evaluation keys.
+    let (good, _, err) = blindfold(&[
+        "run",
+        s(&bfc),
+        "--eval-keys",
+        s(&sk),
+        "--input",
+        s(&input),
+        "-o",
+        s(&output),
+    ]);
+    assert!(!good);
+    assert!(
+        err.contains("this is a secret key: the server must never receive it"),
+        "{err}"
+    );
+    // An output is not an input.
+    let (good, _, err) = blindfold(&[
+        "run",
+        s(&bfc),
+        "--eval-keys",
+        s(&evk),
+        "--input",
+        s(&output),
+        "-o",
+        s(&input),
+    ]);
+    assert!(
+        !good && err.contains("expected an encrypted input"),
+        "{err}"
+    );
+    // keygen does not overwrite a secret key.
+    let (good, _, err) = blindfold(&[
+        "keygen",
+        s(&bfc),
+        "--secret-key",
+        s(&sk),
+        "--eval-keys",
+        s(&evk),
+    ]);
+    assert!(
+        !good && err.contains("refusing to overwrite a secret key"),
+        "{err}"
+    );
+
+    // A ciphertext made for another circuit is refused by name.
+    ok(&[
+        "compile",
+        "models/mnist_seed.onnx",
+        "-o",
+        s(&other),
+        "--calibration-limit",
+        "50",
+        "--scale-bits",
+        "30",
+    ]);
+    let (sk2, evk2) = (dir.join("sk2.bin"), dir.join("evk2.bin"));
+    ok(&[
+        "keygen",
+        s(&other),
+        "--secret-key",
+        s(&sk2),
+        "--eval-keys",
+        s(&evk2),
+    ]);
+    ok(&[
+        "encrypt",
+        s(&other),
+        "--secret-key",
+        s(&sk2),
+        "--input",
+        "models/samples/mnist/0_7.png",
+        "-o",
+        s(&input),
+    ]);
+    let (good, _, err) = blindfold(&[
+        "run",
+        s(&bfc),
+        "--eval-keys",
+        s(&evk),
+        "--input",
+        s(&input),
+        "-o",
+        s(&output),
+    ]);
+    assert!(!good);
+    assert!(
+        err.contains("belongs to another parameter set") || err.contains("made for circuit"),
+        "{err}"
+    );
+    // Keys of another circuit are refused too.
+    let (good, _, err) = blindfold(&[
+        "run",
+        s(&bfc),
+        "--eval-keys",
+        s(&evk2),
+        "--input",
+        s(&input),
+        "-o",
+        s(&output),
+    ]);
+    assert!(!good && err.contains("another parameter set"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn eval_on_the_committed_samples_agrees_with_the_simulation() {
+    let dir = temp_dir("eval");
+    let bfc = dir.join("seed.bfc");
+    ok(&[
+        "compile",
+        "models/mnist_seed.onnx",
+        "-o",
+        s(&bfc),
+        "--calibration-limit",
+        "50",
+    ]);
+    let out = json(&ok(&[
+        "eval",
+        s(&bfc),
+        "--dataset",
+        "models/samples/mnist",
+        "--limit",
+        "12",
+        "--onnx",
+        "models/mnist_seed.onnx",
+        "--json",
+    ]));
+    assert_eq!(out["images"], 12);
+    assert_eq!(out["agreement"], 1.0);
+    assert_eq!(out["agreement_plaintext"], 1.0);
+    assert_eq!(out["encrypted_accuracy"], out["plaintext_accuracy"]);
+    assert!(out["plaintext_accuracy"].as_f64().unwrap() >= 0.9);
+    assert!(out["max_logit_error"].as_f64().unwrap() < 0.05, "{out}");
+    for phase in ["encrypt", "run", "decrypt"] {
+        assert!(out["latency_ms"][phase]["median"].as_f64().unwrap() > 0.0);
+        assert!(out["latency_ms"][phase]["p90"].as_f64().unwrap() > 0.0);
+    }
+    assert!(out["peak_memory_bytes"].as_u64().unwrap() > 0);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn predict_encrypted_prints_the_class_and_timings() {
+    let out = json(&ok(&[
+        "predict",
+        "models/mnist_seed.onnx",
+        "--input",
+        "models/samples/mnist/2_1.png",
+        "--mode",
+        "encrypted",
+        "--json",
+    ]));
+    assert_eq!(out["class"], 1);
+    assert_eq!(out["mode"], "encrypted");
+    assert!(out["latency_ms"]["run"].as_f64().unwrap() > 0.0);
+    assert!(out["bytes"]["eval_keys"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn encrypt_and_run_refuse_an_onnx_model_in_place_of_a_circuit() {
+    let dir = temp_dir("refuse");
+    let (good, _, err) = blindfold(&[
+        "keygen",
+        "models/mnist_seed.onnx",
+        "--secret-key",
+        s(&dir.join("sk")),
+        "--eval-keys",
+        s(&dir.join("evk")),
+    ]);
+    assert!(!good);
+    assert!(
+        err.contains("is not a compiled circuit; compile the model first: blindfold compile"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
