@@ -34,6 +34,25 @@ fn spec() -> CkksParamsSpec {
 /// Keys for `circuit`, encrypts `tensor`, runs on CKKS, decrypts; returns the output tensor
 /// and the level of each result.
 fn run_encrypted(circuit: &Circuit, tensor: &[f64]) -> (Vec<f64>, Vec<usize>) {
+    let run = run_encrypted_with(circuit, tensor, None);
+    (run.tensor, run.levels)
+}
+
+/// What [`run_encrypted_with`] returns.
+struct EncryptedRun {
+    /// The decrypted output tensor.
+    tensor: Vec<f64>,
+    /// The level of each output ciphertext.
+    levels: Vec<usize>,
+    /// The output ciphertexts.
+    outputs: Vec<Ciphertext>,
+    /// Plaintexts the backend kept, and their bytes.
+    kept: (usize, usize),
+}
+
+/// [`run_encrypted`] with a plaintext cache budget (`None`: the default). Keys and encryption
+/// are seeded, so two calls encrypt the same ciphertexts.
+fn run_encrypted_with(circuit: &Circuit, tensor: &[f64], cache: Option<usize>) -> EncryptedRun {
     let params = CkksParams::new(circuit.params.clone()).unwrap();
     let mut rng = ChaCha20Rng::from_seed([9; 32]);
     let kg = KeyGenerator::new(&params);
@@ -41,7 +60,10 @@ fn run_encrypted(circuit: &Circuit, tensor: &[f64]) -> (Vec<f64>, Vec<usize>) {
     let pk = kg.public_key(&sk, &mut rng);
     let rotations: Vec<i64> = circuit.rotations.iter().map(|&r| i64::from(r)).collect();
     let evk = kg.eval_keys(&sk, true, &rotations, false, &mut rng);
-    let backend = CkksBackend::new(circuit, Arc::new(evk)).unwrap();
+    let mut backend = CkksBackend::new(circuit, Arc::new(evk)).unwrap();
+    if let Some(bytes) = cache {
+        backend = backend.with_plaintext_cache(bytes);
+    }
     let top = circuit.input.level;
     let ladder = scale_ladder(&circuit.params, top);
     let encoder = Encoder::new(&params);
@@ -61,7 +83,12 @@ fn run_encrypted(circuit: &Circuit, tensor: &[f64]) -> (Vec<f64>, Vec<usize>) {
         .iter()
         .map(|ct| encoder.decode(&decryptor.decrypt(ct)))
         .collect();
-    (circuit.output.unpack(&slots).unwrap(), levels)
+    EncryptedRun {
+        tensor: circuit.output.unpack(&slots).unwrap(),
+        levels,
+        kept: executor.backend().plaintext_cache(),
+        outputs,
+    }
 }
 
 #[test]
@@ -101,8 +128,9 @@ fn mixed_levels_on_ckks_match_the_simulation() {
     assert!(err < 1e-5, "error {err}");
 }
 
-#[test]
-fn transform_then_polynomial_on_ckks_match_the_simulation() {
+/// Two inputs through a 2 × 2-block transform (several giant steps per output block, a bias)
+/// and a degree-15 polynomial; returns the circuit and an input tensor.
+fn transform_circuit() -> (Circuit, Vec<f64>) {
     let (mut b, x) = Builder::new(spec(), 2, 5);
     let slots = b.slots();
     let mut rng = Rng::new(11);
@@ -151,14 +179,64 @@ fn transform_then_polynomial_on_ckks_match_the_simulation() {
     let sum = b.op(|dst| Instr::Add { dst, a: z, b: y[1] });
     let circuit = b.finish(&[sum, y[1]]);
     assert_eq!(circuit.validate().unwrap().depth, 5);
-
     let tensor = rng.vector(2 * slots);
+    (circuit, tensor)
+}
+
+#[test]
+fn transform_then_polynomial_on_ckks_match_the_simulation() {
+    let (circuit, tensor) = transform_circuit();
     let expected = blindfold_runtime::exec::simulate(&circuit, &tensor).unwrap();
     let (got, levels) = run_encrypted(&circuit, &tensor);
     assert_eq!(levels, [0, 4]);
     let err = max_err(&got, &expected);
     eprintln!("transform + polynomial: CKKS vs simulation {err:.2e}");
     assert!(err < 5e-6, "error {err}");
+}
+
+#[test]
+fn kept_plaintexts_give_the_same_ciphertexts_as_encoding_at_each_use() {
+    for (circuit, tensor) in [transform_circuit(), {
+        let (circuit, _) = common::mixed_circuit(spec(), 5);
+        let tensor = Rng::new(6).vector(2 * circuit.slots());
+        (circuit, tensor)
+    }] {
+        let encodes = blindfold_runtime::exec::count(&circuit).unwrap().encodes as usize;
+        let cached = run_encrypted_with(&circuit, &tensor, None);
+        let fresh = run_encrypted_with(&circuit, &tensor, Some(0));
+        // Every operand is distinct here, so the cache holds one plaintext per encoding a run
+        // asks for; without a budget nothing is kept, and the results are the same bits.
+        assert_eq!(cached.kept.0, encodes);
+        assert!(cached.kept.1 > 0);
+        assert_eq!(fresh.kept, (0, 0));
+        assert!(
+            cached.outputs == fresh.outputs,
+            "cached and uncached runs differ"
+        );
+        let expected = blindfold_runtime::exec::simulate(&circuit, &tensor).unwrap();
+        assert!(max_err(&cached.tensor, &expected) < 5e-6);
+    }
+}
+
+#[test]
+fn the_plaintext_cache_stays_within_its_budget() {
+    let (circuit, tensor) = transform_circuit();
+    let all = run_encrypted_with(&circuit, &tensor, None);
+    // Operands are kept in the order of use until the budget is spent; the others are encoded
+    // at each use, with the same results.
+    let budget = all.kept.1 / 2;
+    let partial = run_encrypted_with(&circuit, &tensor, Some(budget));
+    let (kept, bytes) = partial.kept;
+    assert!(
+        bytes <= budget,
+        "{bytes} bytes kept for a budget of {budget}"
+    );
+    assert!(
+        0 < kept && kept < all.kept.0,
+        "{kept} of {} kept",
+        all.kept.0
+    );
+    assert!(partial.outputs == all.outputs);
 }
 
 #[test]

@@ -208,6 +208,59 @@ fn hoisted_rotations_equal_plain_rotations_logn13() {
 }
 
 #[test]
+fn fused_plaintext_product_sums_equal_term_by_term_logn13() {
+    let mut s = small();
+    let (a, b, c) = (s.values(1), s.values(2), s.values(3));
+    let (ca, cb) = (s.encrypt(&a), s.encrypt(&b));
+    let level = s.params.max_level();
+    let scale = s.params.default_scale();
+    let pc = s.encoder.encode(&c, level, scale).unwrap();
+    let pa = s.encoder.encode(&a, level, scale).unwrap();
+    let e = &s.eval;
+    let fused = e.mul_plain_sum(&[(&ca, &pc), (&cb, &pa)]).unwrap();
+    let mut sequential = e.mul_plain(&ca, &pc).unwrap();
+    e.add_assign(&mut sequential, &e.mul_plain(&cb, &pa).unwrap())
+        .unwrap();
+    // Modular arithmetic is exact: the same ciphertext, bit for bit.
+    assert!(fused == sequential);
+    let expect: Vec<f64> = (0..a.len()).map(|i| a[i] * c[i] + b[i] * a[i]).collect();
+    assert!(s.precision_bits(&e.rescale(&fused).unwrap(), &expect) >= 22.0);
+    assert!(e.mul_plain_sum(&[]).is_err());
+}
+
+/// `Σ rot(ct_i, step_i)` with one ModDown against the rotations one by one, with one 50-bit
+/// special prime and with the 60-bit special prime the compiler picks (whose residues take the
+/// split path of the vectorised basis conversion).
+#[test]
+fn rotation_sums_equal_sums_of_rotations_logn13() {
+    for p_bits in [50u32, 60] {
+        let mut s = Setup::new(13, &[50, 40, 40], &[p_bits], 3, &[1, 5, 100]);
+        let (a, b) = (s.values(4), s.values(5));
+        let (ca, cb) = (s.encrypt(&a), s.encrypt(&b));
+        let terms = [(&ca, 1i64), (&cb, 5), (&ca, 0), (&cb, 100)];
+        let fused = s.eval.rotate_sum(&terms).unwrap();
+        let mut sum = s.eval.rotate(&ca, 1).unwrap();
+        for &(ct, step) in &terms[1..] {
+            s.eval
+                .add_assign(&mut sum, &s.eval.rotate(ct, step).unwrap())
+                .unwrap();
+        }
+        let slots = a.len();
+        let expect: Vec<f64> = (0..slots)
+            .map(|j| a[(j + 1) % slots] + b[(j + 5) % slots] + a[j] + b[(j + 100) % slots])
+            .collect();
+        let fused_bits = s.precision_bits(&fused, &expect);
+        let sum_bits = s.precision_bits(&sum, &expect);
+        assert!(
+            fused_bits >= 21.0,
+            "p = {p_bits} bits: {fused_bits:.1} bits"
+        );
+        assert!(sum_bits >= 21.0, "p = {p_bits} bits: {sum_bits:.1} bits");
+        assert!(s.eval.rotate_sum(&[]).is_err());
+    }
+}
+
+#[test]
 fn conjugation_logn13() {
     let mut s = small();
     let values: Vec<Complex64> = (0..s.params.slots())

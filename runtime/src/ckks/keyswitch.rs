@@ -7,6 +7,7 @@
 
 use super::keys::SwitchingKey;
 use super::params::CkksParams;
+use crate::math::fma::{sub_scale_mod, F64_PRIME_BOUND};
 use crate::math::{Eval, RnsPoly};
 use rayon::prelude::*;
 
@@ -63,6 +64,24 @@ pub(crate) fn apply_key(
     key: &SwitchingKey,
     galois_map: Option<&[u32]>,
 ) -> [RnsPoly<Eval>; 2] {
+    let [acc_b, acc_a] = apply_key_extended(params, dec, key, galois_map);
+    let level = dec.level;
+    let (b, a) = rayon::join(
+        || mod_down(params, acc_b, level),
+        || mod_down(params, acc_a, level),
+    );
+    [b, a]
+}
+
+/// [`apply_key`] without the ModDown: the pair over `Q_l ∪ P`, `P` times the key-switched
+/// pair plus a small error. Sums of such pairs (the giant steps of a linear transform) need one
+/// ModDown for the whole sum.
+pub(crate) fn apply_key_extended(
+    params: &CkksParams,
+    dec: &Decomposition,
+    key: &SwitchingKey,
+    galois_map: Option<&[u32]>,
+) -> [RnsPoly<Eval>; 2] {
     let level = dec.level;
     let q_count = level + 1;
     let top = params.max_level() + 1;
@@ -78,30 +97,32 @@ pub(crate) fn apply_key(
         .for_each(|(t, (out_b, out_a))| {
             let ntt = qp[t].ntt();
             let kt = key_limb(t);
-            let mut scratch = match galois_map {
-                Some(_) => vec![0u64; n],
-                None => Vec::new(),
+            let Some(map) = galois_map else {
+                for (j, digit) in dec.digits.iter().enumerate() {
+                    ntt.mul_accumulate(out_b, digit.limb(t), key.b[j].limb(kt));
+                    ntt.mul_accumulate(out_a, digit.limb(t), key.a[j].limb(kt));
+                }
+                return;
             };
+            // Rotated digits are read through the permutation a chunk at a time, into a buffer
+            // that stays in L1 (no allocation per limb).
+            const CHUNK: usize = 512;
+            let mut scratch = [0u64; CHUNK];
             for (j, digit) in dec.digits.iter().enumerate() {
-                let d: &[u64] = match galois_map {
-                    Some(map) => {
-                        let src = digit.limb(t);
-                        for (x, &k) in scratch.iter_mut().zip(map) {
-                            *x = src[k as usize];
-                        }
-                        &scratch
+                let src = digit.limb(t);
+                let (kb, ka) = (key.b[j].limb(kt), key.a[j].limb(kt));
+                for start in (0..n).step_by(CHUNK) {
+                    let end = (start + CHUNK).min(n);
+                    let d = &mut scratch[..end - start];
+                    for (x, &k) in d.iter_mut().zip(&map[start..end]) {
+                        *x = src[k as usize];
                     }
-                    None => digit.limb(t),
-                };
-                ntt.mul_accumulate(out_b, d, key.b[j].limb(kt));
-                ntt.mul_accumulate(out_a, d, key.a[j].limb(kt));
+                    ntt.mul_accumulate(&mut out_b[start..end], d, &kb[start..end]);
+                    ntt.mul_accumulate(&mut out_a[start..end], d, &ka[start..end]);
+                }
             }
         });
-    let (b, a) = rayon::join(
-        || mod_down(params, acc_b, level),
-        || mod_down(params, acc_a, level),
-    );
-    [b, a]
+    [acc_b, acc_a]
 }
 
 /// Divides a polynomial over `Q_l ∪ P` by `P`, rounding to the nearest integer, and returns it
@@ -121,6 +142,10 @@ pub(crate) fn mod_down(params: &CkksParams, mut x: RnsPoly<Eval>, level: usize) 
         .zip(q_basis.par_iter().zip(tables.p_inv.par_iter()))
         .for_each(|((xi, ci), (p, &inv))| {
             let m = p.modulus();
+            if m.value() < F64_PRIME_BOUND {
+                sub_scale_mod(xi, ci, inv, m.value());
+                return;
+            }
             let inv_shoup = m.shoup(inv);
             for (v, &c) in xi.iter_mut().zip(ci.iter()) {
                 *v = m.mul_shoup(m.sub(*v, c), inv, inv_shoup);

@@ -1,12 +1,31 @@
 //! The CKKS backend: the executor's operations on real ciphertexts, with the evaluation keys a
 //! client made for the circuit. It holds no secret.
+//!
+//! Plaintext operands (the pre-rotated diagonals of linear transforms, biases, plaintext
+//! constants) depend on the circuit only. [`Backend::prepare`] encodes them once, in parallel,
+//! when the executor is built, and every run reads them from memory: encoding is the larger part
+//! of a plaintext product otherwise (a complex FFT, a reduction of every coefficient modulo every
+//! prime, an NTT per prime). Each plaintext keeps only the primes of the level it is used at,
+//! and the plaintexts of one level share one contiguous store (no allocator rounding per
+//! plaintext). The cache stays within a byte budget ([`CkksBackend::with_plaintext_cache`],
+//! [`DEFAULT_PLAINTEXT_CACHE_BYTES`]); operands beyond it are encoded at each use.
 
-use super::{scale_ladder, Backend};
+use super::{scale_ladder, Backend, DenseFn, PlainKey, PlainRef};
 use crate::circuit::Circuit;
 use crate::ckks::keys::galois_element_for_rotation;
-use crate::ckks::{Ciphertext, CkksParams, EvalKeys, Evaluator, Plaintext};
+use crate::ckks::{Ciphertext, CkksParams, EvalKeys, Evaluator, PlainResidues, Plaintext};
 use crate::error::{Result, RuntimeError};
+use crate::math::RnsPoly;
+use rayon::prelude::*;
+use std::collections::HashMap;
 use std::sync::Arc;
+
+/// Default byte budget of a [`CkksBackend`]'s plaintext cache (320 MiB). A small MNIST network
+/// (844 plaintext products) needs 221 MB at `N = 2^13`, all kept; at `N = 2^14` it needs 443 MB,
+/// of which the first 335 MB are kept, so that the server (evaluation keys of about 310 MB,
+/// their 116 MB file, the cache and a run) stays under 1 GB. A server with memory to spare
+/// raises it with [`CkksBackend::with_plaintext_cache`].
+pub const DEFAULT_PLAINTEXT_CACHE_BYTES: usize = 320 << 20;
 
 /// Runs circuit steps on ciphertexts. Built for one circuit: it checks at construction that the
 /// keys belong to the circuit's parameter set and hold every rotation (and the relinearization
@@ -15,6 +34,48 @@ use std::sync::Arc;
 pub struct CkksBackend {
     eval: Evaluator,
     ladder: Vec<f64>,
+    cache_budget: usize,
+    cache: Arc<PlainCache>,
+}
+
+/// A plaintext operand of the [`CkksBackend`]: encoded for one use, or kept in the backend's
+/// cache (then only a reference into it, resolved by the backend that made it).
+#[derive(Clone, Debug)]
+pub enum CkksPlain {
+    /// Encoded for this use.
+    Encoded(Plaintext),
+    /// Kept by the backend: `level + 1` limbs starting at limb `offset` of that level's store.
+    Kept {
+        /// The level.
+        level: usize,
+        /// The scale.
+        scale: f64,
+        /// The first limb in the store of the level.
+        offset: usize,
+    },
+}
+
+/// Plaintext operands encoded ahead of the runs: per level one contiguous store of residues
+/// (limb-major per plaintext), and where each operand lies in it.
+#[derive(Default)]
+struct PlainCache {
+    stores: HashMap<usize, Vec<u64>>,
+    index: HashMap<PlainKey, CkksPlain>,
+    bytes: usize,
+}
+
+impl std::fmt::Debug for PlainCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlainCache")
+            .field("plaintexts", &self.index.len())
+            .field("bytes", &self.bytes)
+            .finish()
+    }
+}
+
+/// Bytes of a plaintext over `q_0 … q_level` at ring degree `n`.
+fn plain_bytes(n: usize, level: usize) -> usize {
+    n.saturating_mul(level + 1).saturating_mul(8)
 }
 
 impl CkksBackend {
@@ -48,13 +109,87 @@ impl CkksBackend {
         Ok(Self {
             eval,
             ladder: scale_ladder(&circuit.params, circuit.input.level),
+            cache_budget: DEFAULT_PLAINTEXT_CACHE_BYTES,
+            cache: Arc::default(),
         })
+    }
+
+    /// Sets the byte budget of the plaintext cache that [`Backend::prepare`] fills (call it
+    /// before building the executor); `0` keeps no plaintext and encodes every operand at each
+    /// use. Operands are kept in the order the circuit uses them until the budget is spent.
+    #[must_use]
+    pub fn with_plaintext_cache(mut self, bytes: usize) -> Self {
+        self.cache_budget = bytes;
+        self
+    }
+
+    /// Number of plaintext operands kept, and the bytes of their residues.
+    pub fn plaintext_cache(&self) -> (usize, usize) {
+        (self.cache.index.len(), self.cache.bytes)
+    }
+
+    /// The residues of a plaintext operand (kept ones from the cache).
+    fn residues<'a>(&'a self, p: &'a CkksPlain) -> Result<PlainView<'a>> {
+        match p {
+            CkksPlain::Encoded(pt) => Ok(PlainView {
+                residues: pt.poly().as_raw(),
+                level: pt.level(),
+                scale: pt.scale(),
+            }),
+            &CkksPlain::Kept {
+                level,
+                scale,
+                offset,
+            } => {
+                let n = self.eval.params().n();
+                let residues = self
+                    .cache
+                    .stores
+                    .get(&level)
+                    .and_then(|store| store.get(offset * n..(offset + level + 1) * n))
+                    .ok_or_else(|| RuntimeError::InvalidCircuit {
+                        detail: "a kept plaintext of another backend (executor bug)".into(),
+                    })?;
+                Ok(PlainView {
+                    residues,
+                    level,
+                    scale,
+                })
+            }
+        }
+    }
+
+    /// The operand as an owned [`Plaintext`] (a copy for kept ones; for the rare operations
+    /// other than fused product sums).
+    fn plaintext<'a>(&'a self, p: &'a CkksPlain) -> Result<std::borrow::Cow<'a, Plaintext>> {
+        match p {
+            CkksPlain::Encoded(pt) => Ok(std::borrow::Cow::Borrowed(pt)),
+            CkksPlain::Kept { .. } => {
+                let view = self.residues(p)?;
+                let n = self.eval.params().n();
+                let poly = RnsPoly::from_raw(n, view.residues.to_vec()).ok_or_else(|| {
+                    RuntimeError::InvalidCircuit {
+                        detail: "an empty kept plaintext (executor bug)".into(),
+                    }
+                })?;
+                Ok(std::borrow::Cow::Owned(Plaintext::new(
+                    poly, view.level, view.scale,
+                )))
+            }
+        }
     }
 
     /// The evaluator (parameters and encoder).
     pub fn evaluator(&self) -> &Evaluator {
         &self.eval
     }
+}
+
+/// A plaintext's residues, level and scale.
+struct PlainView<'a> {
+    residues: &'a [u64],
+    level: usize,
+    scale: f64,
 }
 
 fn list(steps: &[u32]) -> String {
@@ -68,7 +203,7 @@ fn list(steps: &[u32]) -> String {
 
 impl Backend for CkksBackend {
     type Value = Ciphertext;
-    type Plain = Plaintext;
+    type Plain = CkksPlain;
 
     fn slots(&self) -> usize {
         self.eval.params().slots()
@@ -96,8 +231,11 @@ impl Backend for CkksBackend {
         Ok(self.eval.params().q(level) as f64)
     }
 
-    fn encode(&self, values: &[f64], level: usize, scale: f64) -> Result<Plaintext> {
-        self.eval.encoder().encode(values, level, scale)
+    fn encode(&self, values: &[f64], level: usize, scale: f64) -> Result<CkksPlain> {
+        self.eval
+            .encoder()
+            .encode(values, level, scale)
+            .map(CkksPlain::Encoded)
     }
 
     fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
@@ -116,12 +254,12 @@ impl Backend for CkksBackend {
         Ok(self.eval.neg(a))
     }
 
-    fn mul_plain(&self, a: &Ciphertext, p: &Plaintext) -> Result<Ciphertext> {
-        self.eval.mul_plain(a, p)
+    fn mul_plain(&self, a: &Ciphertext, p: &CkksPlain) -> Result<Ciphertext> {
+        self.eval.mul_plain(a, &*self.plaintext(p)?)
     }
 
-    fn add_plain(&self, a: &Ciphertext, p: &Plaintext) -> Result<Ciphertext> {
-        self.eval.add_plain(a, p)
+    fn add_plain(&self, a: &Ciphertext, p: &CkksPlain) -> Result<Ciphertext> {
+        self.eval.add_plain(a, &*self.plaintext(p)?)
     }
 
     fn mul_const(&self, a: &Ciphertext, c: f64, const_scale: f64) -> Result<Ciphertext> {
@@ -151,5 +289,82 @@ impl Backend for CkksBackend {
     fn rotate_hoisted(&self, a: &Ciphertext, steps: &[u32]) -> Result<Vec<Ciphertext>> {
         let steps: Vec<i64> = steps.iter().map(|&s| i64::from(s)).collect();
         self.eval.rotate_hoisted(a, &steps)
+    }
+
+    fn mul_plain_sum(&self, terms: &[(&Ciphertext, &CkksPlain)]) -> Result<Ciphertext> {
+        let raw = terms
+            .iter()
+            .map(|&(ct, p)| {
+                let view = self.residues(p)?;
+                Ok(PlainResidues {
+                    ct,
+                    residues: view.residues,
+                    level: view.level,
+                    scale: view.scale,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.eval.mul_plain_sum_residues(&raw)
+    }
+
+    fn rotate_sum(&self, terms: &[(&Ciphertext, u32)]) -> Result<Ciphertext> {
+        let terms: Vec<(&Ciphertext, i64)> =
+            terms.iter().map(|&(ct, s)| (ct, i64::from(s))).collect();
+        self.eval.rotate_sum(&terms)
+    }
+
+    fn prepare(&mut self, keys: &[PlainKey], dense: &DenseFn<'_>) -> Result<()> {
+        let n = self.eval.params().n();
+        // Operands in order of use until the budget is spent, grouped by level.
+        let mut bytes = 0usize;
+        let mut by_level: HashMap<usize, Vec<PlainKey>> = HashMap::new();
+        for key in keys {
+            bytes = bytes.saturating_add(plain_bytes(n, key.level));
+            if bytes > self.cache_budget {
+                break;
+            }
+            by_level.entry(key.level).or_default().push(*key);
+        }
+        let encoder = self.eval.encoder();
+        let mut cache = PlainCache::default();
+        for (level, keys) in by_level {
+            let limbs = level + 1;
+            let mut store = vec![0u64; keys.len() * limbs * n];
+            store
+                .par_chunks_mut(limbs * n)
+                .zip(keys.par_iter())
+                .try_for_each(|(dst, key)| {
+                    let pt = encoder.encode(&dense(key)?, level, key.scale())?;
+                    dst.copy_from_slice(&pt.poly().as_raw()[..limbs * n]);
+                    Ok::<(), RuntimeError>(())
+                })?;
+            for (i, key) in keys.iter().enumerate() {
+                let plain = CkksPlain::Kept {
+                    level,
+                    scale: key.scale(),
+                    offset: i * limbs,
+                };
+                cache.index.insert(*key, plain);
+            }
+            cache.bytes += store.len() * 8;
+            cache.stores.insert(level, store);
+        }
+        self.cache = Arc::new(cache);
+        Ok(())
+    }
+
+    fn plain(
+        &self,
+        key: &PlainKey,
+        dense: &dyn Fn() -> Result<Vec<f64>>,
+    ) -> Result<PlainRef<'_, CkksPlain>> {
+        match self.cache.index.get(key) {
+            Some(p) => Ok(PlainRef::Held(p)),
+            None => Ok(PlainRef::Fresh(self.encode(
+                &dense()?,
+                key.level,
+                key.scale(),
+            )?)),
+        }
     }
 }

@@ -7,23 +7,67 @@
 //! single rescale per output block lands on `Δ_{l−1}`; the bias is added after it at
 //! `Δ_{l−1}`. Output blocks and giant steps run in parallel; sums are taken in a fixed order, so
 //! results do not depend on scheduling.
+//!
+//! The pre-rotated diagonals depend on the circuit only: [`plain_keys`] lists them for
+//! [`super::Backend::prepare`]. Each giant step takes its inner sum in one
+//! [`Backend::mul_plain_sum`], and each output block its giant rotations in one
+//! [`Backend::rotate_sum`] (the CKKS backend then needs one ModDown per output block instead
+//! of one per giant step).
 
 use super::rules::{Leveled, Rules};
-use super::Backend;
-use crate::circuit::{ConstId, LinearTransform, SlotVector};
+use super::{Backend, PlainKey, Plains};
+use crate::circuit::{ConstId, LinearTransform};
 use crate::error::{Result, RuntimeError};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Terms of one fused plaintext product sum (bounds the plaintexts alive at once when they are
+/// not kept by the backend).
+const TERMS_PER_SUM: usize = 32;
 
 fn bug(detail: String) -> RuntimeError {
     RuntimeError::InvalidCircuit { detail }
 }
 
+/// The giant-step shift of diagonal offset `k`: `⌊k / n1⌋·n1 mod slots`.
+fn giant_shift(k: u32, n1: usize, slots: usize) -> usize {
+    (k as usize / n1) * n1 % slots
+}
+
+/// Appends the plaintext operands of `t` applied at `level` to `keys`: every diagonal
+/// pre-rotated by its giant step at the product scale, and the biases one level below.
+pub(crate) fn plain_keys<B: Backend>(
+    rules: &Rules<'_, B>,
+    t: &LinearTransform,
+    level: usize,
+    slots: usize,
+    keys: &mut Vec<PlainKey>,
+) -> Result<()> {
+    if t.n1 == 0 || slots == 0 {
+        return Err(bug(format!(
+            "a transform with n1 = {} over {slots} slots",
+            t.n1
+        )));
+    }
+    let scale = rules.product_scale(level)?;
+    for block in &t.blocks {
+        for &(k, c) in &block.diagonals {
+            let shift = giant_shift(k, t.n1, slots) as u32;
+            keys.push(PlainKey::new(c, shift, level, scale));
+        }
+    }
+    let bias_scale = rules.backend.scale(level - 1)?;
+    for c in t.bias.iter().flatten() {
+        keys.push(PlainKey::new(*c, 0, level - 1, bias_scale));
+    }
+    Ok(())
+}
+
 /// `transform(inputs)`, one value per output block, one level below the inputs.
 pub(crate) fn evaluate<B: Backend>(
     rules: &Rules<'_, B>,
+    plains: &Plains<'_, B>,
     t: &LinearTransform,
-    constants: &[SlotVector],
     inputs: &[&Leveled<B::Value>],
 ) -> Result<Vec<Leveled<B::Value>>> {
     let b = rules.backend;
@@ -78,7 +122,7 @@ pub(crate) fn evaluate<B: Backend>(
     let plain_scale = rules.product_scale(level)?;
     let ctx = Ctx {
         rules,
-        constants,
+        plains,
         inputs,
         rotated: &rotated,
         slots,
@@ -94,7 +138,7 @@ pub(crate) fn evaluate<B: Backend>(
 /// What every output block reads.
 struct Ctx<'a, 'r, B: Backend> {
     rules: &'a Rules<'r, B>,
-    constants: &'a [SlotVector],
+    plains: &'a Plains<'r, B>,
     inputs: &'a [&'a Leveled<B::Value>],
     rotated: &'a [HashMap<u32, B::Value>],
     slots: usize,
@@ -110,65 +154,56 @@ impl<B: Backend> Ctx<'_, '_, B> {
             for &(k, c) in &block.diagonals {
                 let k = k as usize;
                 giants
-                    .entry(k / n1)
+                    .entry(giant_shift(k as u32, n1, self.slots))
                     .or_default()
                     .push((block.input as usize, (k % n1) as u32, c));
             }
         }
         let giants: Vec<_> = giants.into_iter().collect();
-        let parts = giants
+        let inner = giants
             .into_par_iter()
-            .map(|(g, terms)| self.giant(g * n1 % self.slots, &terms))
+            .map(|(shift, terms)| Ok((self.inner(shift, &terms)?, shift as u32)))
             .collect::<Result<Vec<_>>>()?;
-        let b = self.rules.backend;
-        let mut parts = parts.into_iter();
-        let mut acc = parts
-            .next()
-            .ok_or_else(|| bug(format!("output block {j} has no diagonals")))?;
-        for p in parts {
-            b.add_assign(&mut acc, &p)?;
+        if inner.is_empty() {
+            return Err(bug(format!("output block {j} has no diagonals")));
         }
+        let pairs: Vec<(&B::Value, u32)> = inner.iter().map(|(v, s)| (v, *s)).collect();
+        let acc = self.rules.backend.rotate_sum(&pairs)?;
         let out = self.rules.rescale(&acc, self.level)?;
         match t.bias.get(j).copied().flatten() {
-            Some(c) => self.rules.add_plain(&out, &self.dense(c, 0)?),
+            Some(c) => self.rules.add_plain(&out, |level, scale| {
+                self.plains.get(PlainKey::new(c, 0, level, scale))
+            }),
             None => Ok(out),
         }
     }
 
-    /// `rot(Σ_b rot(diag, −shift) ⊙ rot(x_i, b), shift)` (not rescaled).
-    fn giant(&self, shift: usize, terms: &[(usize, u32, ConstId)]) -> Result<B::Value> {
+    /// The inner sum of a giant step, `Σ_b rot(diag, −shift) ⊙ rot(x_i, b)` (not rescaled),
+    /// taken [`TERMS_PER_SUM`] terms at a time so that plaintexts encoded for this use stay few
+    /// in memory.
+    fn inner(&self, shift: usize, terms: &[(usize, u32, ConstId)]) -> Result<B::Value> {
         let b = self.rules.backend;
         let mut inner: Option<B::Value> = None;
-        for &(i, baby, c) in terms {
-            let x = if baby == 0 {
-                self.inputs.get(i).map(|v| &v.value)
-            } else {
-                self.rotated.get(i).and_then(|r| r.get(&baby))
+        for chunk in terms.chunks(TERMS_PER_SUM) {
+            let mut operands = Vec::with_capacity(chunk.len());
+            for &(i, baby, c) in chunk {
+                let x = if baby == 0 {
+                    self.inputs.get(i).map(|v| &v.value)
+                } else {
+                    self.rotated.get(i).and_then(|r| r.get(&baby))
+                }
+                .ok_or_else(|| bug(format!("rotation of input {i} by {baby} is missing")))?;
+                let key = PlainKey::new(c, shift as u32, self.level, self.plain_scale);
+                operands.push((x, self.plains.get(key)?));
             }
-            .ok_or_else(|| bug(format!("rotation of input {i} by {baby} is missing")))?;
-            let plain = b.encode(&self.dense(c, shift)?, self.level, self.plain_scale)?;
-            let term = b.mul_plain(x, &plain)?;
+            let pairs: Vec<(&B::Value, &B::Plain)> =
+                operands.iter().map(|(x, p)| (*x, &**p)).collect();
+            let sum = b.mul_plain_sum(&pairs)?;
             match &mut inner {
-                None => inner = Some(term),
-                Some(acc) => b.add_assign(acc, &term)?,
+                None => inner = Some(sum),
+                Some(acc) => b.add_assign(acc, &sum)?,
             }
         }
-        let inner = inner.ok_or_else(|| bug("an empty giant step".into()))?;
-        if shift == 0 {
-            Ok(inner)
-        } else {
-            b.rotate(&inner, shift as u32)
-        }
-    }
-
-    /// The constant as a dense vector rotated right by `shift` (`rot(c, −shift)`).
-    fn dense(&self, c: ConstId, shift: usize) -> Result<Vec<f64>> {
-        let mut v = self
-            .constants
-            .get(c.0 as usize)
-            .ok_or_else(|| bug(format!("constant {c} does not exist")))?
-            .to_dense(self.slots);
-        v.rotate_right(shift % self.slots);
-        Ok(v)
+        inner.ok_or_else(|| bug("an empty giant step".into()))
     }
 }

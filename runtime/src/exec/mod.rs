@@ -17,6 +17,11 @@
 //! Operands of additions and products at different levels are first brought down to the lower
 //! one. Linear transforms are evaluated by baby-step giant-step (`linear`), polynomials by the
 //! plan of `circuit::chebyshev` (`poly`).
+//!
+//! Every plaintext operand is a circuit constant, rotated and encoded at a level and scale that
+//! depend on the circuit only, never on the input: [`Executor::new`] lists them all
+//! ([`PlainKey`]) and hands the list to [`Backend::prepare`], so a backend may encode each one
+//! once and serve every run from memory ([`CkksBackend`] does, within a memory budget).
 
 mod ckks;
 mod cost;
@@ -26,15 +31,16 @@ mod poly;
 mod rules;
 mod slots;
 
-pub use ckks::CkksBackend;
+pub use ckks::{CkksBackend, DEFAULT_PLAINTEXT_CACHE_BYTES};
 pub use cost::{count, count_steps, CostBackend, Counts};
 pub use noise::{Encryption, NoiseBackend, NoiseEstimate, NoiseEstimator, Noisy, NoisyPlain};
 pub use slots::{simulate, Simulator, SlotBackend};
 
-use crate::circuit::{Circuit, CircuitSummary, Instr, Step, ValueId};
+use crate::circuit::{Circuit, CircuitSummary, ConstId, Instr, SlotVector, Step, ValueId};
 use crate::ckks::CkksParamsSpec;
 use crate::error::{Result, RuntimeError};
 use rules::{Leveled, Rules};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 /// The operations the executor needs from an engine: the CKKS evaluator, the cleartext slot
@@ -84,6 +90,140 @@ pub trait Backend: Sync {
     fn rotate(&self, a: &Self::Value, step: u32) -> Result<Self::Value>;
     /// Rotations of one value by several steps sharing one decomposition, in `steps` order.
     fn rotate_hoisted(&self, a: &Self::Value, steps: &[u32]) -> Result<Vec<Self::Value>>;
+
+    /// `Σ a_i ⊙ p_i` over at least one term (same level; every product at the same scale), not
+    /// rescaled: the inner sum of a baby-step giant-step transform. The default multiplies and
+    /// adds term by term (`n` plaintext products, `n − 1` additions, which is what the counting
+    /// backend reports); a backend may fuse it into one pass without temporaries.
+    fn mul_plain_sum(&self, terms: &[(&Self::Value, &Self::Plain)]) -> Result<Self::Value> {
+        let mut acc: Option<Self::Value> = None;
+        for &(a, p) in terms {
+            let term = self.mul_plain(a, p)?;
+            match &mut acc {
+                None => acc = Some(term),
+                Some(acc) => self.add_assign(acc, &term)?,
+            }
+        }
+        acc.ok_or_else(|| RuntimeError::InvalidCircuit {
+            detail: "a plaintext product sum without terms (executor bug)".into(),
+        })
+    }
+
+    /// `Σ_i rot(a_i, step_i)` over at least one term (same level and scale): the giant steps
+    /// of a baby-step giant-step transform. The default rotates each term (no call for a step
+    /// that is a multiple of the slot count) and adds in order, which is what the counting
+    /// backend reports; a backend may share work between the rotations.
+    fn rotate_sum(&self, terms: &[(&Self::Value, u32)]) -> Result<Self::Value> {
+        let slots = self.slots();
+        let mut acc: Option<Self::Value> = None;
+        for &(a, step) in terms {
+            let rotated = if slots == 0 || (step as usize).is_multiple_of(slots) {
+                Cow::Borrowed(a)
+            } else {
+                Cow::Owned(self.rotate(a, step)?)
+            };
+            match &mut acc {
+                None => acc = Some(rotated.into_owned()),
+                Some(acc) => self.add_assign(acc, &rotated)?,
+            }
+        }
+        acc.ok_or_else(|| RuntimeError::InvalidCircuit {
+            detail: "a sum of rotations without terms (executor bug)".into(),
+        })
+    }
+
+    /// Called once by [`Executor::new`] with every plaintext operand a run will ask for
+    /// ([`Backend::plain`]), and `dense` to compute the slot vector of one, so that a backend
+    /// may encode them ahead of the runs. The default keeps nothing.
+    fn prepare(&mut self, keys: &[PlainKey], dense: &DenseFn<'_>) -> Result<()> {
+        let _ = (keys, dense);
+        Ok(())
+    }
+
+    /// The plaintext operand `key`, whose slot vector `dense` computes: one [`Backend::prepare`]
+    /// kept, or a fresh [`Backend::encode`] (the default, and the only path of backends without
+    /// a cache, so the counting backend counts one encoding per operand a run uses).
+    fn plain(
+        &self,
+        key: &PlainKey,
+        dense: &dyn Fn() -> Result<Vec<f64>>,
+    ) -> Result<PlainRef<'_, Self::Plain>> {
+        Ok(PlainRef::Fresh(self.encode(
+            &dense()?,
+            key.level,
+            key.scale(),
+        )?))
+    }
+}
+
+/// Computes the slot vector of a plaintext operand (see [`Backend::prepare`]).
+pub type DenseFn<'a> = dyn Fn(&PlainKey) -> Result<Vec<f64>> + Sync + 'a;
+
+/// A plaintext operand of a circuit: constant `constant` rotated right by `shift` slots
+/// (`rot(c, −shift)`, how baby-step giant-step pre-rotates diagonals), encoded at `level` and
+/// `scale`. Everything in it depends on the circuit only, so it identifies the plaintext across
+/// runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PlainKey {
+    /// The circuit constant.
+    pub constant: ConstId,
+    /// Right rotation of its slots.
+    pub shift: u32,
+    /// The level it is encoded at.
+    pub level: usize,
+    /// The bits of the `f64` scale (exact, so the key can be hashed).
+    scale_bits: u64,
+}
+
+impl PlainKey {
+    /// The operand `rot(constant, −shift)` at `level` and `scale`.
+    pub fn new(constant: ConstId, shift: u32, level: usize, scale: f64) -> Self {
+        Self {
+            constant,
+            shift,
+            level,
+            scale_bits: scale.to_bits(),
+        }
+    }
+
+    /// The scale it is encoded at.
+    pub fn scale(&self) -> f64 {
+        f64::from_bits(self.scale_bits)
+    }
+
+    /// Its dense slot vector: the constant of `constants` rotated right by `shift`.
+    pub fn dense(&self, constants: &[SlotVector], slots: usize) -> Result<Vec<f64>> {
+        let mut v = constants
+            .get(self.constant.0 as usize)
+            .ok_or_else(|| RuntimeError::InvalidCircuit {
+                detail: format!("constant {} does not exist", self.constant),
+            })?
+            .to_dense(slots);
+        if slots > 0 {
+            v.rotate_right(self.shift as usize % slots);
+        }
+        Ok(v)
+    }
+}
+
+/// A plaintext operand: one a backend keeps ([`Backend::prepare`]) or one encoded for this use.
+#[derive(Debug)]
+pub enum PlainRef<'a, P> {
+    /// Kept by the backend.
+    Held(&'a P),
+    /// Encoded for this use.
+    Fresh(P),
+}
+
+impl<P> std::ops::Deref for PlainRef<'_, P> {
+    type Target = P;
+
+    fn deref(&self) -> &P {
+        match self {
+            PlainRef::Held(p) => p,
+            PlainRef::Fresh(p) => p,
+        }
+    }
 }
 
 /// The scale ladder of a parameter set for a circuit whose input is at `top`: entry `l` is
@@ -172,6 +312,12 @@ impl<B: Backend> Executor<B> {
                 free_after[i].push(v);
             }
         }
+        let mut backend = backend;
+        let keys = plain_keys(circuit, &backend, summary.slots)?;
+        let slots = summary.slots;
+        backend.prepare(&keys, &|key: &PlainKey| {
+            key.dense(&circuit.constants, slots)
+        })?;
         Ok(Self {
             circuit: circuit.clone(),
             backend,
@@ -276,15 +422,14 @@ impl<B: Backend> Executor<B> {
         values: &mut HashMap<ValueId, Leveled<B::Value>>,
     ) -> Result<()> {
         let get = |id: &ValueId| values.get(id).ok_or_else(|| missing(*id));
-        let constant = |c: crate::circuit::ConstId| {
-            self.circuit
-                .constants
-                .get(c.0 as usize)
-                .map(|c| c.to_dense(self.summary.slots))
-                .ok_or_else(|| RuntimeError::InvalidCircuit {
-                    detail: format!("constant {c} does not exist"),
-                })
+        let plains = Plains {
+            backend: &self.backend,
+            constants: &self.circuit.constants,
+            slots: self.summary.slots,
         };
+        let plains_ref = &plains;
+        let constant =
+            |c: ConstId| move |level, scale| plains_ref.get(PlainKey::new(c, 0, level, scale));
         let results: Vec<(ValueId, Leveled<B::Value>)> = match &step.instr {
             Instr::LinearTransform {
                 dst,
@@ -299,7 +444,7 @@ impl<B: Backend> Executor<B> {
                         detail: format!("transform {transform} does not exist"),
                     })?;
                 let inputs = src.iter().map(get).collect::<Result<Vec<_>>>()?;
-                let out = linear::evaluate(rules, t, &self.circuit.constants, &inputs)?;
+                let out = linear::evaluate(rules, &plains, t, &inputs)?;
                 dst.iter().copied().zip(out).collect()
             }
             Instr::Polynomial { dst, src, poly } => {
@@ -322,14 +467,14 @@ impl<B: Backend> Executor<B> {
                 src,
                 constant: c,
             } => {
-                vec![(*dst, rules.mul_plain(get(src)?, &constant(*c)?)?)]
+                vec![(*dst, rules.mul_plain(get(src)?, constant(*c))?)]
             }
             Instr::AddPlain {
                 dst,
                 src,
                 constant: c,
             } => {
-                vec![(*dst, rules.add_plain(get(src)?, &constant(*c)?)?)]
+                vec![(*dst, rules.add_plain(get(src)?, constant(*c))?)]
             }
             Instr::Rotate { dst, src, step } => vec![(*dst, rules.rotate(get(src)?, *step)?)],
             Instr::LevelDown { dst, src, level } => {
@@ -349,6 +494,53 @@ impl<B: Backend> Executor<B> {
         }
         Ok(())
     }
+}
+
+/// The plaintext operands of a run, from the backend (kept or freshly encoded).
+pub(crate) struct Plains<'a, B: Backend> {
+    backend: &'a B,
+    constants: &'a [SlotVector],
+    slots: usize,
+}
+
+impl<'a, B: Backend> Plains<'a, B> {
+    /// The operand `key`.
+    pub(crate) fn get(&self, key: PlainKey) -> Result<PlainRef<'a, B::Plain>> {
+        let (constants, slots) = (self.constants, self.slots);
+        self.backend.plain(&key, &|| key.dense(constants, slots))
+    }
+}
+
+/// Every plaintext operand one run of `circuit` asks for, in step order, without repeats.
+fn plain_keys<B: Backend>(circuit: &Circuit, backend: &B, slots: usize) -> Result<Vec<PlainKey>> {
+    let rules = Rules::new(backend);
+    let mut keys = Vec::new();
+    for step in &circuit.steps {
+        // Results of a product are one level below its operand; of an addition, at its level.
+        let above = step.level + 1;
+        match &step.instr {
+            Instr::LinearTransform { transform, .. } => {
+                let t = circuit.transforms.get(*transform as usize).ok_or_else(|| {
+                    RuntimeError::InvalidCircuit {
+                        detail: format!("transform {transform} does not exist"),
+                    }
+                })?;
+                linear::plain_keys(&rules, t, above, slots, &mut keys)?;
+            }
+            Instr::MulPlain { constant, .. } => {
+                let scale = rules.product_scale(above)?;
+                keys.push(PlainKey::new(*constant, 0, above, scale));
+            }
+            Instr::AddPlain { constant, .. } => {
+                let scale = backend.scale(step.level)?;
+                keys.push(PlainKey::new(*constant, 0, step.level, scale));
+            }
+            _ => {}
+        }
+    }
+    let mut seen = HashSet::new();
+    keys.retain(|k| seen.insert(*k));
+    Ok(keys)
 }
 
 fn missing(id: ValueId) -> RuntimeError {

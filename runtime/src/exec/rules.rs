@@ -1,7 +1,7 @@
 //! The level and scale rules of the executor (see the table of `exec`): every operation that
 //! changes a level goes through here, so a value at level `l` always has the scale `Δ_l`.
 
-use super::Backend;
+use super::{Backend, PlainRef};
 use crate::error::{Result, RuntimeError};
 use std::borrow::Cow;
 
@@ -189,27 +189,32 @@ impl<'a, B: Backend> Rules<'a, B> {
         })
     }
 
-    /// `v ⊙ dense`, one level down.
-    pub(crate) fn mul_plain(
+    /// `v ⊙ p`, one level down; `plain(level, scale)` gives `p` encoded at `v`'s level and the
+    /// scale that lands the rescaled product on the ladder.
+    pub(crate) fn mul_plain<'p>(
         &self,
         v: &Leveled<B::Value>,
-        dense: &[f64],
-    ) -> Result<Leveled<B::Value>> {
+        plain: impl FnOnce(usize, f64) -> Result<PlainRef<'p, B::Plain>>,
+    ) -> Result<Leveled<B::Value>>
+    where
+        B::Plain: 'p,
+    {
         let scale = self.product_scale(v.level)?;
-        let plain = self.backend.encode(dense, v.level, scale)?;
+        let plain = plain(v.level, scale)?;
         let product = self.backend.mul_plain(&v.value, &plain)?;
         self.rescale(&product, v.level)
     }
 
-    /// `v + dense` at `v`'s level.
-    pub(crate) fn add_plain(
+    /// `v + p` at `v`'s level; `plain(level, scale)` gives `p` encoded at `v`'s level and scale.
+    pub(crate) fn add_plain<'p>(
         &self,
         v: &Leveled<B::Value>,
-        dense: &[f64],
-    ) -> Result<Leveled<B::Value>> {
-        let plain = self
-            .backend
-            .encode(dense, v.level, self.backend.scale(v.level)?)?;
+        plain: impl FnOnce(usize, f64) -> Result<PlainRef<'p, B::Plain>>,
+    ) -> Result<Leveled<B::Value>>
+    where
+        B::Plain: 'p,
+    {
+        let plain = plain(v.level, self.backend.scale(v.level)?)?;
         Ok(Leveled {
             value: self.backend.add_plain(&v.value, &plain)?,
             level: v.level,

@@ -2,7 +2,7 @@
 //! ModDown in hybrid key switching, and exact division by the last prime with rounding
 //! (CKKS rescaling).
 
-use super::fma::{weighted_sum_mod, F64_PRIME_BOUND};
+use super::fma::{sub_scale_mod, to_u64, weighted_sum_mod, F64_PRIME_BOUND};
 use super::modulus::Modulus;
 use super::poly::{Coeff, Eval, RnsPoly};
 use super::ring::Prime;
@@ -29,8 +29,9 @@ pub struct BasisConverter {
     q_mod_to: Vec<u64>,
     /// `1 / q_i` as `f64`.
     inv_from: Vec<f64>,
-    /// Every prime is below [`F64_PRIME_BOUND`], so the vectorised `f64` kernel applies.
-    fits_f64: bool,
+    /// Some source prime is at least [`F64_PRIME_BOUND`]: the vectorised `f64` kernel then
+    /// splits each source residue in two halves (targets must still be below the bound).
+    wide_sources: bool,
 }
 
 impl BasisConverter {
@@ -75,10 +76,7 @@ impl BasisConverter {
             })
             .collect();
         let inv_from = from_m.iter().map(|m| 1.0 / m.value() as f64).collect();
-        let fits_f64 = from_m
-            .iter()
-            .chain(&to_m)
-            .all(|m| m.value() < F64_PRIME_BOUND);
+        let wide_sources = from_m.iter().any(|m| m.value() >= F64_PRIME_BOUND);
         Self {
             from: from_m,
             to: to_m,
@@ -86,7 +84,7 @@ impl BasisConverter {
             q_hat_mod_to,
             q_mod_to,
             inv_from,
-            fits_f64,
+            wide_sources,
         }
     }
 
@@ -109,27 +107,38 @@ impl BasisConverter {
             .par_iter()
             .zip(self.from.par_iter().zip(self.q_hat_inv.par_iter()))
             .map(|(src, (m, &(w, w_shoup)))| {
-                src.iter().map(|&x| m.mul_shoup(x, w, w_shoup)).collect()
+                let mut y = src.to_vec();
+                if m.value() < F64_PRIME_BOUND {
+                    sub_scale_mod(&mut y, &[], w, m.value());
+                } else {
+                    y.iter_mut().for_each(|x| *x = m.mul_shoup(*x, w, w_shoup));
+                }
+                y
             })
             .collect();
-        let overflow: Vec<u64> = (0..n)
-            .into_par_iter()
-            .map(|k| {
-                let sum: f64 = scaled
-                    .iter()
-                    .zip(&self.inv_from)
-                    .map(|(limb, inv)| limb[k] as f64 * inv)
-                    .sum();
-                sum.round() as u64
-            })
-            .collect();
+        // v = round(Σ_i y_i / q_i), limb by limb (vectorises; same summation order per k).
+        let mut sums = vec![0.0f64; n];
+        for (limb, inv) in scaled.iter().zip(&self.inv_from) {
+            for (s, &y) in sums.iter_mut().zip(limb) {
+                *s += y as f64 * inv;
+            }
+        }
+        let overflow: Vec<u64> = sums.iter().map(|s| to_u64(s.round())).collect();
         targets
             .into_par_iter()
             .zip(self.to.par_iter().zip(self.q_hat_mod_to.par_iter()))
             .zip(self.q_mod_to.par_iter())
             .for_each(|((dst, (pj, weights)), &q_mod)| {
-                if self.fits_f64 {
-                    weighted_sum_mod(dst, &scaled, weights, &overflow, q_mod, pj.value());
+                if pj.value() < F64_PRIME_BOUND {
+                    weighted_sum_mod(
+                        dst,
+                        &scaled,
+                        weights,
+                        &overflow,
+                        q_mod,
+                        pj.value(),
+                        self.wide_sources,
+                    );
                     return;
                 }
                 let q_mod_shoup = pj.shoup(q_mod);
@@ -295,6 +304,34 @@ mod tests {
                 .collect();
             let signed: Vec<i64> = xs.iter().map(|&x| x as i64).collect();
             let input = RnsPoly::<Coeff>::from_signed(n, &signed, from);
+            let out = BasisConverter::new(from, to).convert(&input);
+            for (j, p) in to.iter().enumerate() {
+                for (k, &x) in xs.iter().enumerate() {
+                    prop_assert_eq!(x.rem_euclid(p.value() as i128) as u64, out.limb(j)[k]);
+                }
+            }
+        }
+
+        #[test]
+        fn basis_conversion_from_wide_primes_is_exact(
+            values in proptest::collection::vec(-(1i64 << 62)..(1i64 << 62), 16),
+        ) {
+            // ModDown with 60-bit special primes: sources above 2^51 (split path of the `f64`
+            // kernel) to small and large targets.
+            let n = 16;
+            let ring = ring(n, &[60, 59, 24, 40, 50, 61]);
+            let all: Vec<&Prime> = ring.primes().iter().collect();
+            let (from, to) = all.split_at(2);
+            let q: i128 = from.iter().map(|p| p.value() as i128).product();
+            let xs: Vec<i128> = values
+                .iter()
+                .map(|&v| (v as i128 * 12_345_678_901 + q / 3).rem_euclid(q) - q / 2)
+                .collect();
+            let residues: Vec<u64> = from
+                .iter()
+                .flat_map(|p| xs.iter().map(move |&x| x.rem_euclid(p.value() as i128) as u64))
+                .collect();
+            let input = RnsPoly::<Coeff>::from_raw(n, residues).unwrap();
             let out = BasisConverter::new(from, to).convert(&input);
             for (j, p) in to.iter().enumerate() {
                 for (k, &x) in xs.iter().enumerate() {

@@ -4,6 +4,17 @@ use super::Evaluator;
 use crate::ckks::ciphertext::Ciphertext;
 use crate::ckks::plaintext::Plaintext;
 use crate::error::{Result, RuntimeError};
+use crate::math::{Eval, RnsPoly};
+use rayon::prelude::*;
+
+/// One term of [`Evaluator::mul_plain_sum_residues`]: a ciphertext and a plaintext given by its
+/// residues (limb-major, evaluation domain), level and scale.
+pub(crate) struct PlainResidues<'a> {
+    pub(crate) ct: &'a Ciphertext,
+    pub(crate) residues: &'a [u64],
+    pub(crate) level: usize,
+    pub(crate) scale: f64,
+}
 
 impl Evaluator {
     /// `a + b` (same level and scale).
@@ -102,6 +113,85 @@ impl Evaluator {
         }
         ct.scale *= pt.scale();
         Ok(())
+    }
+
+    /// `Σ ct_i · pt_i` slot-wise in one pass: each limb of the result accumulates every product
+    /// while it is in cache, without a temporary ciphertext per term. The ciphertexts must share
+    /// their level and number of parts, and every product its scale (the result's).
+    pub fn mul_plain_sum(&self, terms: &[(&Ciphertext, &Plaintext)]) -> Result<Ciphertext> {
+        let raw: Vec<PlainResidues<'_>> = terms
+            .iter()
+            .map(|&(ct, pt)| PlainResidues {
+                ct,
+                residues: pt.poly().as_raw(),
+                level: pt.level(),
+                scale: pt.scale(),
+            })
+            .collect();
+        self.mul_plain_sum_residues(&raw)
+    }
+
+    /// [`Self::mul_plain_sum`] over plaintexts given as residues (limb-major, evaluation
+    /// domain, at least the ciphertext's level), e.g. kept in one contiguous store.
+    pub(crate) fn mul_plain_sum_residues(&self, terms: &[PlainResidues<'_>]) -> Result<Ciphertext> {
+        let Some(first) = terms.first() else {
+            return Err(RuntimeError::ShapeMismatch {
+                detail: "a plaintext product sum needs at least one term".into(),
+            });
+        };
+        let level = first.ct.level;
+        let parts = first.ct.parts.len();
+        let scale = first.ct.scale * first.scale;
+        let n = self.params.n();
+        for t in terms {
+            self.same_level(level, t.ct.level)?;
+            if t.level < level || t.residues.len() < (level + 1) * n {
+                return Err(RuntimeError::LevelMismatch {
+                    lhs: level,
+                    rhs: t.level,
+                });
+            }
+            self.same_scale(scale, t.ct.scale * t.scale)?;
+            if t.ct.parts.len() != parts {
+                return Err(RuntimeError::NotRelinearized {
+                    op: "mul_plain_sum",
+                    parts: t.ct.parts.len(),
+                });
+            }
+        }
+        // One task per limb: every part of the result accumulates there, chunk by chunk, so each
+        // plaintext chunk is read from memory once and used for all parts while in cache.
+        const CHUNK: usize = 1024;
+        let basis = self.params.q_basis(level);
+        let mut out: Vec<RnsPoly<Eval>> =
+            (0..parts).map(|_| RnsPoly::zero(n, basis.len())).collect();
+        let mut by_limb: Vec<Vec<&mut [u64]>> = (0..basis.len()).map(|_| Vec::new()).collect();
+        for poly in &mut out {
+            for (i, limb) in poly.limbs_mut_iter().enumerate() {
+                by_limb[i].push(limb);
+            }
+        }
+        by_limb
+            .into_par_iter()
+            .zip(basis.par_iter())
+            .enumerate()
+            .for_each(|(i, (mut acc, prime))| {
+                let ntt = prime.ntt();
+                for start in (0..n).step_by(CHUNK) {
+                    let end = (start + CHUNK).min(n);
+                    for t in terms {
+                        let plain = &t.residues[i * n + start..i * n + end];
+                        for (dst, poly) in acc.iter_mut().zip(&t.ct.parts) {
+                            ntt.mul_accumulate(
+                                &mut dst[start..end],
+                                &poly.limb(i)[start..end],
+                                plain,
+                            );
+                        }
+                    }
+                }
+            });
+        Ok(Ciphertext::new(out, level, scale))
     }
 
     /// `ct + c` in every slot (`c` encoded at the ciphertext's scale).

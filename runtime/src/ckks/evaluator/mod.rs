@@ -6,6 +6,8 @@
 //! are refused with an error rather than combined into garbage.
 
 mod arith;
+
+pub(crate) use arith::PlainResidues;
 mod mul;
 mod rotate;
 
