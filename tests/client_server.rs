@@ -72,7 +72,7 @@ fn the_server_refuses_a_secret_key_and_inputs_of_another_circuit() {
     let model = repo("models/mnist_seed.onnx");
     let (_, a) = compile_file(&model, None, Some(20), CompileOptions::default()).unwrap();
     let options = CompileOptions {
-        scale_bits: 30,
+        scale_bits: Some(30),
         ..CompileOptions::default()
     };
     let (_, b) = compile_file(&model, None, Some(20), options).unwrap();

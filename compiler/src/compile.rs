@@ -1,7 +1,8 @@
 //! The compile driver: an imported model and calibration images in, a validated circuit out.
 //!
 //! calibrate (exact network) → fuse polynomial activations → approximate ReLU/sigmoid/tanh
-//! (given degree, or the lowest degree within the accuracy budget) → depth → parameters →
+//! (given degree, or the lowest degree within the accuracy budget) → depth → parameters (the
+//! scale given, or the cheapest whose estimated CKKS noise keeps the outputs accurate) →
 //! lower → simulate the circuit on the calibration images (accuracy, agreement with the IR).
 
 use crate::error::{CompileError, Result};
@@ -10,8 +11,8 @@ use crate::ir::{Graph, Op, Tensor};
 use crate::params::{self, ParamsRequest};
 use crate::{lower, reference};
 use blindfold_runtime::circuit::{ActivationInfo, CalibrationInfo, Circuit, Metadata, Preprocess};
-use blindfold_runtime::ckks::SecurityLevel;
-use blindfold_runtime::exec::Simulator;
+use blindfold_runtime::ckks::{CkksParamsSpec, SecurityLevel};
+use blindfold_runtime::exec::{Encryption, NoiseEstimator, Simulator};
 use rayon::prelude::*;
 
 /// Degrees tried by the automatic search: degree `2^k − 1` costs `k` levels, the most a
@@ -26,8 +27,9 @@ pub struct CompileOptions {
     pub relu_degree: Option<usize>,
     /// Accuracy the approximation may lose on the calibration set, in percentage points.
     pub max_accuracy_drop: f64,
-    /// log2 of the CKKS scale.
-    pub scale_bits: u32,
+    /// log2 of the CKKS scale; `None` = automatic: the cheapest parameter set whose
+    /// estimated CKKS error keeps the outputs accurate (see [`NoiseReport`]).
+    pub scale_bits: Option<u32>,
     /// Security level of the parameters.
     pub security: SecurityLevel,
     /// How image files become the input tensor (recorded in the circuit for the client).
@@ -41,7 +43,7 @@ impl Default for CompileOptions {
         Self {
             relu_degree: None,
             max_accuracy_drop: 0.5,
-            scale_bits: 40,
+            scale_bits: None,
             security: SecurityLevel::Classical128,
             preprocess: Preprocess {
                 channels: 1,
@@ -77,11 +79,15 @@ pub struct Compiled {
     /// Largest relative difference between the cleartext circuit and the IR on the
     /// calibration images (relative to the largest |output|).
     pub max_simulation_error: f64,
+    /// The predicted CKKS error of the chosen parameters (`None` without calibration images).
+    pub noise: Option<NoiseReport>,
 }
 
 /// Checks the options before any work.
 pub fn check_options(options: &CompileOptions) -> Result<()> {
-    params::check_scale_bits(options.scale_bits)?;
+    if let Some(bits) = options.scale_bits {
+        params::check_scale_bits(bits)?;
+    }
     if options.relu_degree == Some(0) {
         return Err(CompileError::Options(
             "--relu-degree 0 would replace every activation by a constant; use a degree >= 2 (e.g. 7 or 15), or omit it to choose automatically".into(),
@@ -209,32 +215,58 @@ pub fn compile(
         .iter()
         .flat_map(|t| t.data().iter())
         .fold(0.0f64, |m, v| m.max(v.abs()));
-    let headroom_bits = if calibration.images.is_empty() {
-        60u32.saturating_sub(options.scale_bits + 2)
-    } else {
-        // Twice the largest calibrated output, at least 2^4.
-        ((2.0 * max_out).max(16.0)).log2().ceil() as u32
-    };
+    let no_images = calibration.images.is_empty();
     let depth = lower::depth(&graph)?;
-    let spec = params::choose(&ParamsRequest {
+    let request = |scale_bits: u32| ParamsRequest {
         depth,
-        scale_bits: options.scale_bits,
-        headroom_bits,
+        scale_bits,
+        headroom_bits: if no_images {
+            60u32.saturating_sub(scale_bits + 2)
+        } else {
+            // Twice the largest calibrated output, at least 2^4.
+            ((2.0 * max_out).max(16.0)).log2().ceil() as u32
+        },
         security: options.security,
         min_log_n: 12,
-    })?;
+    };
     let activations = activation_infos(&graph);
     let mut meta = Metadata {
         model: options.model_name.clone(),
         activations,
         calibration: None,
     };
-    let lower_options = lower::LowerOptions {
-        params: spec,
-        preprocess: options.preprocess.clone(),
-        meta: meta.clone(),
+    let lower_with = |spec: CkksParamsSpec| {
+        lower::lower(
+            &graph,
+            &lower::LowerOptions {
+                params: spec,
+                preprocess: options.preprocess.clone(),
+                meta: meta.clone(),
+            },
+        )
     };
-    let mut circuit = lower::lower(&graph, &lower_options)?;
+    let stats = OutputStats::of(&poly_outputs);
+    let noise_images = &calibration.images[..calibration.images.len().min(NOISE_IMAGES)];
+    let (mut circuit, noise) = match options.scale_bits {
+        Some(bits) => {
+            let circuit = lower_with(params::choose(&request(bits))?)?;
+            let noise = (!no_images)
+                .then(|| {
+                    let std_dev = estimate_noise(&circuit, noise_images)?;
+                    Ok::<_, CompileError>(stats.report(bits, false, std_dev))
+                })
+                .transpose()?;
+            (circuit, noise)
+        }
+        None if no_images => (
+            lower_with(params::choose(&request(DEFAULT_SCALE_BITS))?)?,
+            None,
+        ),
+        None => {
+            let (circuit, report) = choose_scale(&request, &lower_with, noise_images, &stats)?;
+            (circuit, Some(report))
+        }
+    };
 
     let simulator = Simulator::new(&circuit)?;
     let simulated: Vec<Vec<f64>> = calibration
@@ -268,6 +300,7 @@ pub fn compile(
         graph,
         degree,
         max_simulation_error: max_err,
+        noise,
     })
 }
 
@@ -288,4 +321,167 @@ fn activation_infos(graph: &Graph) -> Vec<ActivationInfo> {
         }
     }
     out
+}
+
+/// The scale used when it cannot be chosen automatically (no calibration images), or when no
+/// automatic candidate meets the noise criterion.
+pub const DEFAULT_SCALE_BITS: u32 = 40;
+/// Scales (bits) the automatic choice tries.
+pub const AUTO_SCALE_BITS: std::ops::RangeInclusive<u32> = 20..=40;
+/// The estimated error bound is this many standard deviations of the estimated CKKS error
+/// (a Gaussian exceeds 6σ with probability 2e-9, against a few thousand output values).
+pub const NOISE_SIGMAS: f64 = 6.0;
+/// The error bound may be at most this fraction of the output range (the spread of the
+/// outputs over the calibration images).
+pub const MAX_NOISE_FRACTION: f64 = 1e-2;
+/// Top-2 margins below this fraction of the output range are ties: the calibration set cannot
+/// tell which class wins, whatever the precision, so they do not constrain the scale.
+pub const TIE_FRACTION: f64 = 1e-3;
+/// Calibration images the noise estimate runs on (it is nearly independent of the image).
+pub const NOISE_IMAGES: usize = 8;
+
+/// The predicted CKKS error of a compiled circuit and how it compares with the outputs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NoiseReport {
+    /// log2 of the scale of the circuit.
+    pub scale_bits: u32,
+    /// Whether the scale was chosen automatically.
+    pub automatic: bool,
+    /// Largest estimated standard deviation of the CKKS error of an output, over the images
+    /// the estimate ran on.
+    pub std_dev: f64,
+    /// The error bound `NOISE_SIGMAS · std_dev`.
+    pub bound: f64,
+    /// The spread of the outputs over the calibration images (largest minus smallest).
+    pub output_range: f64,
+    /// The smallest top-2 margin of a calibration image that is not a tie.
+    pub min_margin: Option<f64>,
+    /// Whether the bound meets the criterion: at most `MAX_NOISE_FRACTION` of the output range,
+    /// and below half of every non-tie margin (no prediction can flip).
+    pub accurate: bool,
+}
+
+/// What the noise criterion compares with: the range and top-2 margins of the outputs.
+#[derive(Clone, Debug, PartialEq)]
+struct OutputStats {
+    range: f64,
+    min_margin: Option<f64>,
+}
+
+impl OutputStats {
+    fn of(outputs: &[Tensor]) -> Self {
+        let (lo, hi) = outputs
+            .iter()
+            .flat_map(|t| t.data().iter())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        let mut range = if hi >= lo { hi - lo } else { 0.0 };
+        if range <= 0.0 {
+            range = lo.abs().max(hi.abs());
+        }
+        if !(range > 0.0 && range.is_finite()) {
+            range = 1.0;
+        }
+        let min_margin = outputs
+            .iter()
+            .filter(|t| t.data().len() >= 2)
+            .map(|t| {
+                let (mut first, mut second) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+                for &v in t.data() {
+                    if v > first {
+                        second = first;
+                        first = v;
+                    } else if v > second {
+                        second = v;
+                    }
+                }
+                first - second
+            })
+            .filter(|&m| m >= TIE_FRACTION * range)
+            .fold(None, |acc: Option<f64>, m| {
+                Some(acc.map_or(m, |a| a.min(m)))
+            });
+        Self { range, min_margin }
+    }
+
+    fn report(&self, scale_bits: u32, automatic: bool, std_dev: f64) -> NoiseReport {
+        let bound = NOISE_SIGMAS * std_dev;
+        let accurate = bound <= MAX_NOISE_FRACTION * self.range
+            && self.min_margin.is_none_or(|m| 2.0 * bound < m);
+        NoiseReport {
+            scale_bits,
+            automatic,
+            std_dev,
+            bound,
+            output_range: self.range,
+            min_margin: self.min_margin,
+            accurate,
+        }
+    }
+}
+
+/// The largest estimated standard deviation of the CKKS error of an output of `circuit` over
+/// `images` (secret-key encryption, as the client does).
+pub fn estimate_noise(circuit: &Circuit, images: &[Tensor]) -> Result<f64> {
+    let estimator = NoiseEstimator::new(circuit, Encryption::SecretKey)?;
+    let stds = images
+        .par_iter()
+        .map(|x| estimator.run(x.data()).map(|e| e.max_std_dev()))
+        .collect::<std::result::Result<Vec<f64>, _>>()?;
+    Ok(stds.into_iter().fold(
+        0.0,
+        |m, s| if s.is_nan() { f64::INFINITY } else { m.max(s) },
+    ))
+}
+
+/// The automatic scale: among the scales of [`AUTO_SCALE_BITS`], the parameter set with the
+/// smallest ring degree, then the smallest cost ([`params::relative_cost`]), then the largest
+/// scale (free precision), whose estimated error meets the criterion of [`NoiseReport`].
+/// The circuit is lowered once per ring degree (its packing depends on the slot count only);
+/// within one (ring degree, cost) class a failing scale rules out the smaller ones. When no
+/// candidate qualifies, [`DEFAULT_SCALE_BITS`] is used.
+fn choose_scale(
+    request: &dyn Fn(u32) -> ParamsRequest,
+    lower_with: &dyn Fn(CkksParamsSpec) -> Result<Circuit>,
+    images: &[Tensor],
+    stats: &OutputStats,
+) -> Result<(Circuit, NoiseReport)> {
+    let mut candidates: Vec<(u32, f64, u32, CkksParamsSpec)> = AUTO_SCALE_BITS
+        .filter_map(|bits| {
+            let spec = params::choose(&request(bits)).ok()?;
+            Some((spec.log_n, params::relative_cost(&spec), bits, spec))
+        })
+        .collect();
+    candidates.sort_by(|a, b| {
+        (a.0, a.1)
+            .partial_cmp(&(b.0, b.1))
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(b.2.cmp(&a.2))
+    });
+    let mut lowered: Vec<(u32, Circuit)> = Vec::new();
+    let mut failed: Vec<(u32, f64)> = Vec::new();
+    for (log_n, cost, bits, spec) in candidates {
+        if failed.contains(&(log_n, cost)) {
+            continue;
+        }
+        let base = match lowered.iter().find(|(n, _)| *n == log_n) {
+            Some((_, c)) => c.clone(),
+            None => {
+                let c = lower_with(spec.clone())?;
+                lowered.push((log_n, c.clone()));
+                c
+            }
+        };
+        let mut circuit = base;
+        circuit.params = spec;
+        let report = stats.report(bits, true, estimate_noise(&circuit, images)?);
+        if report.accurate {
+            return Ok((circuit, report));
+        }
+        failed.push((log_n, cost));
+    }
+    let circuit = lower_with(params::choose(&request(DEFAULT_SCALE_BITS))?)?;
+    let std_dev = estimate_noise(&circuit, images)?;
+    Ok((circuit, stats.report(DEFAULT_SCALE_BITS, true, std_dev)))
 }

@@ -101,12 +101,13 @@ fn scale_bits_outside_20_to_58_are_refused() {
     let model = mnist_relu();
     for bits in [10u32, 19, 59, 70] {
         let options = CompileOptions {
-            scale_bits: bits,
+            scale_bits: Some(bits),
             ..CompileOptions::default()
         };
         let want = format!(
             "--scale-bits {bits} is outside 20..=58: below 20 bits the encryption noise swamps \
-             the values, above 58 the primes no longer fit 64-bit words; the default is 40"
+             the values, above 58 the primes no longer fit 64-bit words; without it the scale is chosen \
+             automatically"
         );
         assert_eq!(check_options(&options).unwrap_err().to_string(), want);
         assert_eq!(compile_err(&model, &Calibration::default(), &options), want);
@@ -117,7 +118,7 @@ fn scale_bits_outside_20_to_58_are_refused() {
     }
     for bits in [20u32, 40, 58] {
         let options = CompileOptions {
-            scale_bits: bits,
+            scale_bits: Some(bits),
             ..CompileOptions::default()
         };
         check_options(&options).unwrap();
@@ -172,7 +173,7 @@ fn too_deep_chain_of_squares_states_depth_and_limit() {
     // against the 1772 bits 128-bit security allows at N = 2^16.
     let model = chain_of_squares(30);
     let options = CompileOptions {
-        scale_bits: 58,
+        scale_bits: Some(58),
         ..CompileOptions::default()
     };
     let err = compile(&model, &Calibration::default(), &options).unwrap_err();
@@ -197,7 +198,7 @@ fn too_deep_chain_of_squares_states_depth_and_limit() {
     );
     // The same chain fits at a smaller scale (or with fewer squares).
     let ok = CompileOptions {
-        scale_bits: 30,
+        scale_bits: Some(30),
         ..CompileOptions::default()
     };
     let compiled = compile(&model, &Calibration::default(), &ok).unwrap();
@@ -210,7 +211,7 @@ fn too_deep_chain_of_squares_states_depth_and_limit() {
 fn too_deep_at_higher_security_names_that_level() {
     let model = chain_of_squares(16);
     let options = CompileOptions {
-        scale_bits: 58,
+        scale_bits: Some(58),
         security: SecurityLevel::Classical256,
         ..CompileOptions::default()
     };
@@ -243,7 +244,7 @@ fn expect_too_deep(name: &str, security: SecurityLevel) -> usize {
     };
     let options = CompileOptions {
         relu_degree: Some(255),
-        scale_bits: 58,
+        scale_bits: Some(58),
         security,
         ..CompileOptions::default()
     };

@@ -30,9 +30,10 @@ pub struct CompileArgs {
     /// Accuracy the polynomial activations may lose on the calibration set, in points.
     #[arg(long, default_value_t = 0.5)]
     pub max_accuracy_drop: f64,
-    /// log2 of the CKKS scale (the "bit scale").
-    #[arg(long, default_value_t = 40)]
-    pub scale_bits: u32,
+    /// log2 of the CKKS scale (the "bit scale"); default: chosen automatically, the smallest
+    /// parameter set whose predicted CKKS error keeps the scores accurate.
+    #[arg(long)]
+    pub scale_bits: Option<u32>,
     /// Security level in bits: 128, 192 or 256.
     #[arg(long, default_value_t = 128, value_parser = parse_security)]
     pub security: u32,
@@ -95,6 +96,20 @@ pub fn run(args: &CompileArgs) -> Result<()> {
                 compiled.max_simulation_error.into(),
             );
             map.insert("compile_seconds".into(), elapsed.as_secs_f64().into());
+            if let Some(n) = &compiled.noise {
+                map.insert(
+                    "noise".into(),
+                    serde_json::json!({
+                        "scale_bits": n.scale_bits,
+                        "automatic": n.automatic,
+                        "std_dev": n.std_dev,
+                        "bound": n.bound,
+                        "output_range": n.output_range,
+                        "min_margin": n.min_margin,
+                        "accurate": n.accurate,
+                    }),
+                );
+            }
         }
         println!("{obj}");
     } else {
@@ -103,6 +118,20 @@ pub fn run(args: &CompileArgs) -> Result<()> {
             "check     cleartext circuit vs IR on the calibration images: max relative error {:.2e}",
             compiled.max_simulation_error
         );
+        if let Some(n) = &compiled.noise {
+            println!(
+                "noise     scale 2^{}{}: estimated CKKS error σ {:.2e}, bound {:.0}σ = {:.2e} \
+                 ({:.1e} of the output range {:.3}; smallest top-2 margin {})",
+                n.scale_bits,
+                if n.automatic { " (automatic)" } else { "" },
+                n.std_dev,
+                blindfold::compiler::compile::NOISE_SIGMAS,
+                n.bound,
+                n.bound / n.output_range,
+                n.output_range,
+                n.min_margin.map_or("-".to_string(), |m| format!("{m:.3e}")),
+            );
+        }
         println!(
             "wrote     {} ({} bytes) in {:.1} s",
             output.display(),

@@ -75,6 +75,8 @@ pub struct NoiseBackend {
     n: f64,
     ladder: Vec<f64>,
     q: Vec<f64>,
+    /// Per level, `log2(Q_l / 2)`: a value whose `|x|·scale` reaches it wraps around.
+    log_half_q: Vec<f64>,
     /// Per level, the variance (in coefficient units) a key switch adds.
     key_switch: Vec<f64>,
     encryption: Encryption,
@@ -111,11 +113,19 @@ impl NoiseBackend {
                 n * sigma2 * digits / 12.0 + rounding_variance(n)
             })
             .collect();
+        let log_half_q = q
+            .iter()
+            .scan(-1.0, |acc, p| {
+                *acc += p.log2();
+                Some(*acc)
+            })
+            .collect();
         Ok(Self {
             slots: 1usize << (params.log_n - 1),
             n,
             ladder: scale_ladder(params, top),
             q,
+            log_half_q,
             key_switch,
             encryption,
         })
@@ -141,12 +151,30 @@ impl NoiseBackend {
             Encryption::PublicKey => sigma2 * (4.0 * self.n / 3.0 + 1.0),
         } + 1.0 / 12.0;
         let v = self.slot_variance(coeff, scale);
-        Ok(Noisy {
+        Ok(self.guard(Noisy {
             values: values.to_vec(),
             variance: vec![v; values.len()],
             scale,
             level,
-        })
+        }))
+    }
+
+    /// Marks the error of `v` infinite when its message `|x|·scale` no longer fits the modulus
+    /// of its level (decryption would wrap around), or its scale is not finite.
+    fn guard(&self, mut v: Noisy) -> Noisy {
+        let largest = v.values.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        let limit = self
+            .log_half_q
+            .get(v.level)
+            .copied()
+            .unwrap_or(f64::NEG_INFINITY);
+        let fits = v.scale.is_finite()
+            && v.scale > 0.0
+            && (largest == 0.0 || largest.log2() + v.scale.log2() < limit);
+        if !fits {
+            v.variance.fill(f64::INFINITY);
+        }
+        v
     }
 
     fn check(&self, v: &[f64]) -> Result<()> {
@@ -273,7 +301,7 @@ impl Backend for NoiseBackend {
             *x *= m;
         }
         out.scale = a.scale * p.scale;
-        Ok(out)
+        Ok(self.guard(out))
     }
 
     fn add_plain(&self, a: &Noisy, p: &NoisyPlain) -> Result<Noisy> {
@@ -299,7 +327,7 @@ impl Backend for NoiseBackend {
             *x *= c;
         }
         out.scale = a.scale * const_scale;
-        Ok(out)
+        Ok(self.guard(out))
     }
 
     fn add_const(&self, a: &Noisy, c: f64) -> Result<Noisy> {
@@ -326,7 +354,7 @@ impl Backend for NoiseBackend {
             *x *= y;
         }
         out.scale = scale;
-        Ok(out)
+        Ok(self.guard(out))
     }
 
     fn rescale(&self, a: &Noisy) -> Result<Noisy> {
@@ -344,7 +372,7 @@ impl Backend for NoiseBackend {
         }
         out.scale = scale;
         out.level = level;
-        Ok(out)
+        Ok(self.guard(out))
     }
 
     fn drop_to(&self, a: &Noisy, level: usize) -> Result<Noisy> {
@@ -357,7 +385,7 @@ impl Backend for NoiseBackend {
         }
         let mut out = a.clone();
         out.level = level;
-        Ok(out)
+        Ok(self.guard(out))
     }
 
     fn rotate(&self, a: &Noisy, step: u32) -> Result<Noisy> {
@@ -391,9 +419,13 @@ pub struct NoiseEstimate {
 }
 
 impl NoiseEstimate {
-    /// The largest standard deviation over the outputs.
+    /// The largest standard deviation over the outputs (infinite when an estimate is not a
+    /// number: the error overflowed).
     pub fn max_std_dev(&self) -> f64 {
-        self.std_dev.iter().fold(0.0, |m, &s| m.max(s))
+        self.std_dev.iter().fold(
+            0.0,
+            |m, &s| if s.is_nan() { f64::INFINITY } else { m.max(s) },
+        )
     }
 }
 
