@@ -10,8 +10,10 @@ mod input;
 mod inspect;
 mod keygen;
 mod measure;
+mod plot;
 mod predict;
 mod run_circuit;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 
@@ -43,6 +45,8 @@ enum Command {
     Decrypt(decrypt::DecryptArgs),
     /// Encrypted inference over a test set: accuracy, agreement, errors, latency, memory.
     Eval(eval::EvalArgs),
+    /// The bit-scale study: accuracy, errors and time against the CKKS scale (table + SVG).
+    Sweep(sweep::SweepArgs),
 }
 
 /// Runs the parsed command.
@@ -57,6 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run_circuit::run(&args),
         Command::Decrypt(args) => decrypt::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Sweep(args) => sweep::run(&args),
     }
 }
 
