@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Encrypted accuracy and latency of the bundled models on their test sets: the table of
+docs/results.md.
+
+For each model: compile with calibration images from the *training* split, then run
+`blindfold eval --json` on the first N test images. Raw results go to docs/results/<model>.json
+and the table is printed in Markdown (paste it into docs/results.md).
+
+    cargo build --release
+    python3 scripts/results.py --shared ../shared [--limit 1000] [--only mnist_seed,...]
+
+Data: MNIST and KMNIST from <shared>/datasets, Fashion-MNIST from the Debian package
+dataset-fashion-mnist, CIFAR-10 from <shared>/datasets/cifar10-partial (the first 1017 test
+images, exact originals) with training images from cifar10-jpeg/train.tar.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / "target" / "release" / "blindfold"
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def datasets(shared: Path):
+    d = shared / "datasets"
+    mnist_like = lambda base: (base / "train-images-idx3-ubyte.gz", base)
+    return {
+        "mnist": mnist_like(d / "mnist"),
+        "kmnist": mnist_like(d / "kmnist"),
+        "fashion": mnist_like(FASHION),
+        "cifar10": (d / "cifar10-jpeg" / "train.tar", d / "cifar10-partial" / "test_batch_first1017.bin.gz"),
+    }
+
+
+MODELS = [
+    "mnist_seed", "mnist_poly", "mnist_relu",
+    "kmnist_poly", "kmnist_relu",
+    "fashion_poly", "fashion_relu",
+    "cifar10_square", "cifar10_relu",
+]
+
+
+def run(cmd):
+    print("+", " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return out.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    ap.add_argument("--limit", type=int, default=1000)
+    ap.add_argument("--calibration-limit", type=int, default=1000)
+    ap.add_argument("--only", default="")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
+    args = ap.parse_args()
+    sets = datasets(args.shared)
+    only = [m for m in args.only.split(",") if m]
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for model in MODELS:
+        if only and model not in only:
+            continue
+        train, test = sets[model.split("_")[0]]
+        if not test.exists():
+            print(f"skip {model}: {test} not found", file=sys.stderr)
+            continue
+        onnx = ROOT / "models" / f"{model}.onnx"
+        bfc = args.out / f"{model}.bfc"
+        t = time.time()
+        run([BIN, "compile", onnx, "-o", bfc, "--calibrate", train,
+             "--calibration-limit", str(args.calibration_limit)])
+        compile_s = time.time() - t
+        result = json.loads(run([BIN, "eval", bfc, "--onnx", onnx, "--dataset", test,
+                                 "--limit", str(args.limit), "--json"]))
+        result["compile_s"] = compile_s
+        result["inspect"] = json.loads(run([BIN, "inspect", bfc, "--json"]))
+        bfc.unlink()
+        (args.out / f"{model}.json").write_text(json.dumps(result, indent=1) + "\n")
+        rows.append(result)
+        print(row(result), flush=True)
+    print(HEADER)
+    for r in rows:
+        print(row(r))
+
+
+HEADER = (
+    "| model | test images | plaintext acc. | encrypted acc. | drop (points) | agreement with simulation | "
+    "max logit error | server ms (median / p90) | client encrypt + decrypt ms | eval keys | N, levels, scale | peak memory |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def row(r):
+    pct = lambda v: "-" if v is None else f"{100 * v:.2f}%"
+    lat = r["latency_ms"]
+    drop = None
+    if r["plaintext_accuracy"] is not None and r["encrypted_accuracy"] is not None:
+        drop = 100 * (r["plaintext_accuracy"] - r["encrypted_accuracy"])
+    p = r["params"]
+    return (
+        f"| {r['model']} | {r['images']} | {pct(r['plaintext_accuracy'])} | {pct(r['encrypted_accuracy'])} | "
+        f"{'-' if drop is None else f'{drop:+.2f}'} | {pct(r['agreement'])} | {r['max_logit_error']:.2e} | "
+        f"{lat['run']['median']:.0f} / {lat['run']['p90']:.0f} | "
+        f"{lat['encrypt']['median']:.1f} + {lat['decrypt']['median']:.1f} | {r['eval_key_bytes'] / 1e6:.1f} MB | "
+        f"2^{p['log_n']}, {p['levels']}, 2^{p['log_scale']} | {r['peak_memory_bytes'] / 1e6:.0f} MB |"
+    )
+
+
+if __name__ == "__main__":
+    main()
