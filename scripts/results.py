@@ -38,10 +38,8 @@ def datasets(shared: Path):
 
 
 MODELS = [
-    "mnist_seed", "mnist_poly", "mnist_relu",
-    "kmnist_poly", "kmnist_relu",
-    "fashion_poly", "fashion_relu",
-    "cifar10_square", "cifar10_relu",
+    "mnist_seed", "mnist_poly", "kmnist_poly", "fashion_poly", "cifar10_square",
+    "mnist_relu", "kmnist_relu", "fashion_relu", "cifar10_relu",
 ]
 
 
@@ -58,7 +56,10 @@ def main():
     ap.add_argument("--calibration-limit", type=int, default=1000)
     ap.add_argument("--only", default="")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
+    ap.add_argument("--bin", type=Path, default=None, help="the blindfold binary")
     args = ap.parse_args()
+    global BIN
+    BIN = args.bin or BIN
     sets = datasets(args.shared)
     only = [m for m in args.only.split(",") if m]
     args.out.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,8 @@ pub struct CompileOptions {
     pub scale_bits: Option<u32>,
     /// Security level of the parameters.
     pub security: SecurityLevel,
+    /// Trade server time for smaller evaluation keys ([`lower::LowerOptions::small_keys`]).
+    pub small_keys: bool,
     /// How image files become the input tensor (recorded in the circuit for the client).
     pub preprocess: Preprocess,
     /// Name recorded in the circuit.
@@ -45,6 +47,7 @@ impl Default for CompileOptions {
             max_accuracy_drop: 0.5,
             scale_bits: None,
             security: SecurityLevel::Classical128,
+            small_keys: false,
             preprocess: Preprocess {
                 channels: 1,
                 height: 1,
@@ -242,6 +245,7 @@ pub fn compile(
                 params: spec,
                 preprocess: options.preprocess.clone(),
                 meta: meta.clone(),
+                small_keys: options.small_keys,
             },
         )
     };

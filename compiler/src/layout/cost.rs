@@ -6,6 +6,12 @@
 //! every rotation step that needs a Galois key of its own adds key material the client must
 //! generate and upload. The weights were measured with the runtime benchmarks at N = 2^14
 //! (rotation ≈ 10 ms, hoisted rotation ≈ 6 ms, encode + plaintext product ≈ 0.5 ms).
+//!
+//! Two evaluations share the baby steps `b = k mod n1`: the classic one rotates each giant
+//! sum by its own step `g·n1` (one key per giant step), the "Horner" one folds the giant sums
+//! of an output block with repeated rotations by `n1` (and by `−n1` for negative offsets), so
+//! that its giant steps need two keys whatever the offsets' spread, at the price of one
+//! rotation per giant step in the spread rather than per giant step in use.
 
 use std::collections::BTreeSet;
 
@@ -31,6 +37,8 @@ pub struct TransformCost {
     pub diagonals: usize,
     /// Distinct rotation steps (= Galois keys needed).
     pub rotation_keys: usize,
+    /// Whether the giant steps are folded by repeated rotations by `±n1` (Horner).
+    pub horner: bool,
     /// The weighted total.
     pub total: f64,
 }
@@ -66,6 +74,7 @@ pub fn evaluate(blocks: &[(u32, u32, Vec<u32>)], n1: usize, slots: usize) -> Tra
         giant_rotations: giant.len(),
         diagonals,
         rotation_keys: keys.len(),
+        horner: false,
         total,
     }
 }
@@ -80,6 +89,118 @@ pub fn best_n1(blocks: &[(u32, u32, Vec<u32>)], slots: usize) -> TransformCost {
             best = Some(c);
         }
         n1 *= 2;
+    }
+    best.unwrap_or_default()
+}
+
+/// The signed giant index and the baby step of offset `k` for `n1` baby steps over `slots`:
+/// `k ≡ g·n1 + b (mod slots)` with `0 ≤ b < n1`, offsets past `slots / 2` read as negative.
+pub fn split_signed(k: u32, n1: usize, slots: usize) -> (i64, u32) {
+    let k = i64::from(k);
+    let signed = if k >= (slots / 2) as i64 {
+        k - slots as i64
+    } else {
+        k
+    };
+    let n1 = n1.max(1) as i64;
+    (signed.div_euclid(n1), signed.rem_euclid(n1) as u32)
+}
+
+/// The rotation steps (Galois keys) evaluating `blocks` with `n1` baby steps needs, classic
+/// or Horner.
+pub fn keys(
+    blocks: &[(u32, u32, Vec<u32>)],
+    n1: usize,
+    slots: usize,
+    horner: bool,
+) -> BTreeSet<u32> {
+    let mut keys = BTreeSet::new();
+    for (_, _, offsets) in blocks {
+        for &k in offsets {
+            if horner {
+                let (g, b) = split_signed(k, n1, slots);
+                if b != 0 {
+                    keys.insert(b);
+                }
+                if g > 0 {
+                    keys.insert((n1 % slots) as u32);
+                } else if g < 0 {
+                    keys.insert(((slots - n1 % slots) % slots) as u32);
+                }
+            } else {
+                let b = k % n1 as u32;
+                let g = (k as usize / n1 * n1) % slots;
+                if b != 0 {
+                    keys.insert(b);
+                }
+                if g != 0 {
+                    keys.insert(g as u32);
+                }
+            }
+        }
+    }
+    keys.remove(&0);
+    keys
+}
+
+/// The cost of evaluating `blocks` with `n1` baby steps and Horner giant steps: per output
+/// block, one rotation by `n1` per giant index between 0 and the largest, and one by `−n1`
+/// per giant index between the smallest and 0.
+pub fn evaluate_horner(blocks: &[(u32, u32, Vec<u32>)], n1: usize, slots: usize) -> TransformCost {
+    let mut baby: BTreeSet<(u32, u32)> = BTreeSet::new();
+    let mut span: std::collections::BTreeMap<u32, (i64, i64)> = Default::default();
+    let mut diagonals = 0;
+    for (out, inp, offsets) in blocks {
+        diagonals += offsets.len();
+        for &k in offsets {
+            let (g, b) = split_signed(k, n1, slots);
+            if b != 0 {
+                baby.insert((*inp, b));
+            }
+            let e = span.entry(*out).or_insert((0, 0));
+            e.0 = e.0.min(g);
+            e.1 = e.1.max(g);
+        }
+    }
+    let giant: i64 = span.values().map(|(lo, hi)| hi - lo).sum();
+    let rotation_keys = keys(blocks, n1, slots, true).len();
+    let total = GIANT_ROTATION * giant as f64
+        + BABY_ROTATION * baby.len() as f64
+        + DIAGONAL * diagonals as f64
+        + ROTATION_KEY * rotation_keys as f64;
+    TransformCost {
+        n1,
+        baby_rotations: baby.len(),
+        giant_rotations: giant as usize,
+        diagonals,
+        rotation_keys,
+        horner: true,
+        total,
+    }
+}
+
+/// The cheaper of the classic and the Horner evaluation with `n1` baby steps, where keys
+/// already in `known` (generated for other transforms of the circuit) cost nothing more.
+/// `total` counts only the new keys.
+pub fn best_shared(
+    blocks: &[(u32, u32, Vec<u32>)],
+    n1: usize,
+    slots: usize,
+    known: &BTreeSet<u32>,
+) -> TransformCost {
+    let n1 = n1.clamp(1, slots.max(1));
+    let mut best: Option<TransformCost> = None;
+    for horner in [false, true] {
+        let mut c = if horner {
+            evaluate_horner(blocks, n1, slots)
+        } else {
+            evaluate(blocks, n1, slots)
+        };
+        let new = keys(blocks, n1, slots, horner).difference(known).count();
+        c.total -= ROTATION_KEY * (c.rotation_keys as f64 - new as f64);
+        if best.is_none_or(|b| c.total < b.total) {
+            best = Some(c);
+        }
     }
     best.unwrap_or_default()
 }

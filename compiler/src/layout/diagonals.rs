@@ -4,9 +4,9 @@
 //! weight `w`: that is entry `s_o` of diagonal `k = (s_i − s_o) mod slots` of block
 //! `(ct_o, ct_i)`, because `rot(x, k)[s_o] = x[s_o + k]`.
 
-use super::cost::{best_n1, TransformCost};
+use super::cost::{best_n1, best_shared, TransformCost};
 use super::{Layout, LinearMap};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// One diagonal: `(slot, weight)` entries sorted by slot.
 pub type Diagonal = Vec<(u32, f64)>;
@@ -90,6 +90,30 @@ pub fn extract(map: &LinearMap, input: &Layout, output: Layout, cost: TransformC
 /// Candidates whose transform would leave an output block without any diagonal are skipped
 /// (such a block would be a constant, which the circuit cannot hold as a ciphertext).
 pub fn plan(map: &LinearMap, input: &Layout, candidates: Vec<Layout>) -> Option<Planned> {
+    plan_by(map, input, candidates, |offs| best_n1(offs, input.slots))
+}
+
+/// Like [`plan`], with the baby-step count `n1` shared by the whole circuit: each candidate
+/// is costed with the cheaper of the classic and the Horner giant steps
+/// ([`best_shared`]), the rotation keys in `known` counting as already generated.
+pub fn plan_shared(
+    map: &LinearMap,
+    input: &Layout,
+    candidates: Vec<Layout>,
+    n1: usize,
+    known: &BTreeSet<u32>,
+) -> Option<Planned> {
+    plan_by(map, input, candidates, |offs| {
+        best_shared(offs, n1, input.slots, known)
+    })
+}
+
+fn plan_by(
+    map: &LinearMap,
+    input: &Layout,
+    candidates: Vec<Layout>,
+    cost_of: impl Fn(&[(u32, u32, Vec<u32>)]) -> TransformCost,
+) -> Option<Planned> {
     let mut best: Option<(Layout, TransformCost)> = None;
     for cand in candidates {
         // A packing that puts two elements in one slot is not a packing.
@@ -101,7 +125,7 @@ pub fn plan(map: &LinearMap, input: &Layout, candidates: Vec<Layout>) -> Option<
         if covered.len() != cand.ciphertexts {
             continue;
         }
-        let cost = best_n1(&offs, input.slots);
+        let cost = cost_of(&offs);
         if best.as_ref().is_none_or(|(_, c)| cost.total < c.total) {
             best = Some((cand, cost));
         }

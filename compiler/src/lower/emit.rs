@@ -1,11 +1,14 @@
 //! The circuit under construction: value numbering, level bookkeeping and constant pools.
 
 use crate::error::{CompileError, Result};
-use crate::layout::diagonals::Planned;
+use crate::layout::cost::{split_signed, TransformCost};
+use crate::layout::diagonals::{Blocks, Diagonal, Planned};
+use crate::layout::Layout;
 use blindfold_runtime::circuit::{
     ChebyshevPoly, ConstId, DiagonalBlock, Instr, LayerInfo, LinearTransform, SlotVector, Step,
     ValueId,
 };
+use std::collections::BTreeMap;
 
 /// Accumulates steps, constants, transforms and layers; tracks every value's level with the
 /// rules of [`Instr`].
@@ -112,8 +115,128 @@ impl Emitter {
         Ok(v)
     }
 
-    /// Emits a planned linear transform on `src` and returns its output values.
+    /// Emits a planned linear transform on `src` and returns its output values: one
+    /// `LinearTransform`, followed for Horner giant steps ([`Planned::cost`]`.horner`) by
+    /// the rotations by `±n1` and additions that fold its giant sums.
     pub fn linear_transform(
+        &mut self,
+        layer: u32,
+        src: &[ValueId],
+        planned: &Planned,
+    ) -> Result<Vec<ValueId>> {
+        if !planned.cost.horner {
+            return self.plain_transform(layer, src, planned);
+        }
+        let slots = self.slots;
+        let n1 = planned.cost.n1.clamp(1, slots);
+        // Inner output per (output block, giant index): the diagonals of offset g·n1 + b
+        // become offset b, pre-rotated by g·n1, so that Σ_g rot(inner_g, g·n1) is the
+        // transform.
+        let mut inner: BTreeMap<(u32, i64), BTreeMap<u32, BTreeMap<u32, Diagonal>>> =
+            BTreeMap::new();
+        for (&(out, inp), diags) in &planned.blocks {
+            for (&k, entries) in diags {
+                let (g, b) = split_signed(k, n1, slots);
+                let shift = (g.rem_euclid(slots as i64) as usize * n1) % slots;
+                let mut moved: Diagonal = entries
+                    .iter()
+                    .map(|&(s, w)| (((s as usize + shift) % slots) as u32, w))
+                    .collect();
+                moved.sort_unstable_by_key(|e| e.0);
+                inner
+                    .entry((out, g))
+                    .or_default()
+                    .entry(inp)
+                    .or_default()
+                    .insert(b, moved);
+            }
+        }
+        let keys: Vec<(u32, i64)> = inner.keys().copied().collect();
+        let mut blocks: Blocks = BTreeMap::new();
+        let mut bias = vec![Vec::new(); keys.len()];
+        for (j, key) in keys.iter().enumerate() {
+            for (inp, diags) in inner.remove(key).unwrap_or_default() {
+                blocks.insert((j as u32, inp), diags);
+            }
+        }
+        // The bias goes to the first inner output of its block, pre-rotated like a diagonal.
+        for (out, entries) in planned.bias.iter().enumerate() {
+            if entries.is_empty() {
+                continue;
+            }
+            let Some(j) = keys.iter().position(|&(o, _)| o as usize == out) else {
+                continue;
+            };
+            let g = keys[j].1;
+            let shift = (g.rem_euclid(slots as i64) as usize * n1) % slots;
+            let mut moved: Vec<(u32, f64)> = entries
+                .iter()
+                .map(|&(s, w)| (((s as usize + shift) % slots) as u32, w))
+                .collect();
+            moved.sort_unstable_by_key(|e| e.0);
+            bias[j] = moved;
+        }
+        let inner_plan = Planned {
+            output: Layout {
+                ciphertexts: keys.len(),
+                ..planned.output.clone()
+            },
+            blocks,
+            bias,
+            cost: TransformCost {
+                n1,
+                horner: false,
+                ..planned.cost
+            },
+        };
+        let values = self.plain_transform(layer, src, &inner_plan)?;
+        let forward = (n1 % slots) as u32;
+        let backward = ((slots - n1 % slots) % slots) as u32;
+        let mut outs = Vec::with_capacity(planned.output.ciphertexts);
+        for out in 0..planned.output.ciphertexts as u32 {
+            let of: BTreeMap<i64, ValueId> = keys
+                .iter()
+                .zip(&values)
+                .filter(|((o, _), _)| *o == out)
+                .map(|((_, g), &v)| (*g, v))
+                .collect();
+            let mut total = of.get(&0).copied();
+            let hi = of.keys().next_back().copied().unwrap_or(0);
+            let lo = of.keys().next().copied().unwrap_or(0);
+            for (range, step) in [
+                ((1..=hi).rev().collect::<Vec<i64>>(), forward),
+                ((lo..=-1).collect::<Vec<i64>>(), backward),
+            ] {
+                let mut acc: Option<ValueId> = None;
+                for g in range {
+                    if let Some(a) = acc {
+                        acc = Some(self.push(layer, |dst| Instr::Rotate { dst, src: a, step })?);
+                    }
+                    if let Some(&v) = of.get(&g) {
+                        acc = Some(match acc {
+                            Some(a) => self.push(layer, |dst| Instr::Add { dst, a, b: v })?,
+                            None => v,
+                        });
+                    }
+                }
+                if let Some(a) = acc {
+                    let r = self.push(layer, |dst| Instr::Rotate { dst, src: a, step })?;
+                    total = Some(match total {
+                        Some(t) => self.push(layer, |dst| Instr::Add { dst, a: t, b: r })?,
+                        None => r,
+                    });
+                }
+            }
+            outs.push(total.ok_or_else(|| CompileError::Lower {
+                node: "<circuit>".into(),
+                op: "linear transform".into(),
+                reason: "an output block without diagonals".into(),
+            })?);
+        }
+        Ok(outs)
+    }
+
+    fn plain_transform(
         &mut self,
         layer: u32,
         src: &[ValueId],

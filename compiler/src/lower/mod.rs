@@ -13,13 +13,14 @@ use crate::approx::Polynomial;
 use crate::error::{CompileError, Result};
 use crate::ir::{Graph, NodeId, Op};
 use crate::layout::diagonals::Planned;
-use crate::layout::{self, linear_map, Layout, LinearMap};
+use crate::layout::{self, cost, linear_map, Layout, LinearMap};
 use blindfold_runtime::circuit::{
     ChebyshevPoly, Circuit, InputSpec, Instr, LayerInfo, Metadata, OutputSpec, Preprocess, ValueId,
 };
 use blindfold_runtime::ckks::CkksParamsSpec;
 use emit::Emitter;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeSet, HashMap};
 
 /// What lowering needs besides the graph.
 #[derive(Clone, Debug)]
@@ -30,6 +31,11 @@ pub struct LowerOptions {
     pub preprocess: Preprocess,
     /// Provenance recorded in the circuit.
     pub meta: Metadata,
+    /// Fewer rotation keys at the price of server time: one baby-step count shared by every
+    /// transform and giant steps as chains of rotations by `±n1` (see [`lower`]). Off, each
+    /// transform gets its own cheapest baby-step count and one key per giant step, which is
+    /// faster (giant rotations summed with one ModDown, in parallel) but needs more keys.
+    pub small_keys: bool,
 }
 
 /// A tensor already held in ciphertexts.
@@ -51,11 +57,53 @@ struct Pending {
 
 /// Lowers `graph` (activations already polynomial) into a circuit for `options.params`.
 /// The input is encrypted at the top level of the chain.
+///
+/// With [`LowerOptions::small_keys`], every transform uses one baby-step count `n1` shared by the whole circuit, so that the
+/// baby steps (and the Horner giant steps `±n1`) of all layers need the same rotation keys:
+/// powers of two up to [`MAX_SHARED_N1`] are tried (from 16 and 32 towards the cheaper side
+/// while the cost falls), and the circuit with the smallest
+/// total cost (rotations and diagonals of every transform, plus
+/// [`layout::cost::ROTATION_KEY`] per distinct rotation key) is kept.
 pub fn lower(graph: &Graph, options: &LowerOptions) -> Result<Circuit> {
     let slots = 1usize << (options.params.log_n - 1);
     let top = options.params.q.len().saturating_sub(1);
-    Lowerer::new(graph, slots, top)?.run(options)
+    if !options.small_keys {
+        let (circuit, _) = Lowerer::new(graph, slots, top)?.run(options)?;
+        return Ok(circuit);
+    }
+    let max = slots.clamp(1, MAX_SHARED_N1);
+    let score_of = |n1: usize| -> Result<(f64, Circuit)> {
+        let mut lowerer = Lowerer::new(graph, slots, top)?;
+        lowerer.shared_n1 = n1;
+        let (circuit, work) = lowerer.run(options)?;
+        let score = work + layout::cost::ROTATION_KEY * circuit.rotations.len() as f64;
+        Ok((score, circuit))
+    };
+    // The total cost is close to unimodal in n1: start from 16 and 32, then walk towards the
+    // cheaper side while the cost falls.
+    let (lo, hi) = (16.min(max), 32.min(max));
+    let mut best = score_of(lo)?;
+    if hi != lo {
+        let up = score_of(hi)?;
+        let step_up = up.0 < best.0;
+        if step_up {
+            best = up;
+        }
+        let mut n1 = if step_up { hi * 2 } else { lo / 2 };
+        while (1..=max).contains(&n1) {
+            let next = score_of(n1)?;
+            if next.0 >= best.0 {
+                break;
+            }
+            best = next;
+            n1 = if step_up { n1 * 2 } else { n1 / 2 };
+        }
+    }
+    Ok(best.1)
 }
+
+/// The largest baby-step count shared by a circuit's transforms that [`lower`] tries.
+pub const MAX_SHARED_N1: usize = 128;
 
 /// The number of levels `graph` consumes once lowered (independent of the slot count and of
 /// the packings, which this does not plan).
@@ -75,6 +123,12 @@ struct Lowerer<'g> {
     /// Emit transforms without diagonals (compact packing, nothing planned): enough to
     /// count levels.
     levels_only: bool,
+    /// The baby-step count of every transform (0: each transform picks its own).
+    shared_n1: usize,
+    /// The rotation keys the transforms planned so far need.
+    keys: RefCell<BTreeSet<u32>>,
+    /// The weighted rotations and diagonals of the transforms planned so far.
+    work: Cell<f64>,
 }
 
 impl<'g> Lowerer<'g> {
@@ -85,10 +139,13 @@ impl<'g> Lowerer<'g> {
             top,
             order: graph.topo_order()?,
             levels_only: false,
+            shared_n1: 0,
+            keys: RefCell::new(BTreeSet::new()),
+            work: Cell::new(0.0),
         })
     }
 
-    fn run(self, options: &LowerOptions) -> Result<Circuit> {
+    fn run(self, options: &LowerOptions) -> Result<(Circuit, f64)> {
         let (emitter, (input, output)) = self.emit_all()?;
         let mut circuit = Circuit {
             params: options.params.clone(),
@@ -107,7 +164,7 @@ impl<'g> Lowerer<'g> {
         };
         circuit.rotations = circuit.required_rotations();
         circuit.validate()?;
-        Ok(circuit)
+        Ok((circuit, self.work.get()))
     }
 
     fn emit_all(&self) -> Result<(Emitter, (InputSpec, OutputSpec))> {
@@ -320,18 +377,49 @@ impl<'g> Lowerer<'g> {
                 }
             } else {
                 let candidates = layout::candidates(&src.layout, &out_shape, p.stride, self.slots);
-                layout::diagonals::plan(&p.map, &src.layout, candidates).ok_or_else(|| {
+                let planned = if self.shared_n1 == 0 {
+                    layout::diagonals::plan(&p.map, &src.layout, candidates)
+                } else {
+                    layout::diagonals::plan_shared(
+                        &p.map,
+                        &src.layout,
+                        candidates,
+                        self.shared_n1,
+                        &self.keys.borrow(),
+                    )
+                }
+                .ok_or_else(|| {
                     self.err(id, "no packing keeps every output ciphertext non-constant")
-                })?
+                })?;
+                let offsets: Vec<(u32, u32, Vec<u32>)> = planned
+                    .blocks
+                    .iter()
+                    .map(|(&(o, i), d)| (o, i, d.keys().copied().collect()))
+                    .collect();
+                let c = &planned.cost;
+                self.keys.borrow_mut().extend(cost::keys(
+                    &offsets,
+                    c.n1.max(1),
+                    self.slots,
+                    c.horner,
+                ));
+                self.work.set(
+                    self.work.get()
+                        + cost::GIANT_ROTATION * c.giant_rotations as f64
+                        + cost::BABY_ROTATION * c.baby_rotations as f64
+                        + cost::DIAGONAL * c.diagonals as f64,
+                );
+                planned
             };
             let layer = em.layer(LayerInfo {
                 name: p.names.join(" + "),
                 kind: format!(
-                    "{} [{}, {} diagonals, n1 {}]",
+                    "{} [{}, {} diagonals, n1 {}{}]",
                     p.kinds.join(" + "),
                     planned.output.name,
                     planned.cost.diagonals,
-                    planned.cost.n1
+                    planned.cost.n1,
+                    if planned.cost.horner { ", horner" } else { "" }
                 ),
                 input_shape: src.layout.shape.clone(),
                 output_shape: out_shape.clone(),
