@@ -71,7 +71,11 @@ pub fn plot_sweep(path: &Path, model: &str, points: &[SweepPoint]) -> Result<()>
             .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
         chart
-            .draw_series(series.into_iter().map(|(x, y)| Circle::new((x, y), 3, color.filled())))
+            .draw_series(
+                series
+                    .into_iter()
+                    .map(|(x, y)| Circle::new((x, y), 3, color.filled())),
+            )
             .map_err(|e| svg(&e))?;
     }
     chart
@@ -82,11 +86,7 @@ pub fn plot_sweep(path: &Path, model: &str, points: &[SweepPoint]) -> Result<()>
         .draw()
         .map_err(|e| svg(&e))?;
 
-    let top = ok
-        .iter()
-        .filter_map(|p| p.run_ms)
-        .fold(1.0f64, f64::max)
-        * 1.15;
+    let top = ok.iter().filter_map(|p| p.run_ms).fold(1.0f64, f64::max) * 1.15;
     let mut chart = ChartBuilder::on(&right)
         .caption(format!("{model}: server time vs scale"), ("sans-serif", 18))
         .margin(12)
@@ -108,7 +108,11 @@ pub fn plot_sweep(path: &Path, model: &str, points: &[SweepPoint]) -> Result<()>
         .draw_series(LineSeries::new(series.clone(), RED.stroke_width(2)))
         .map_err(|e| svg(&e))?;
     chart
-        .draw_series(series.into_iter().map(|(x, y)| Circle::new((x, y), 3, RED.filled())))
+        .draw_series(
+            series
+                .into_iter()
+                .map(|(x, y)| Circle::new((x, y), 3, RED.filled())),
+        )
         .map_err(|e| svg(&e))?;
     root.present().map_err(|e| svg(&e))?;
     Ok(())

@@ -47,7 +47,9 @@ fn parse_range(s: &str) -> Result<(u32, u32), String> {
     };
     let (a, b) = (parse(a)?, parse(b)?);
     if a > b {
-        return Err(format!("the range {a}..{b} is empty; write the smaller scale first"));
+        return Err(format!(
+            "the range {a}..{b} is empty; write the smaller scale first"
+        ));
     }
     Ok((a, b))
 }
@@ -66,7 +68,10 @@ pub fn run(args: &SweepArgs) -> Result<()> {
     let dataset = match &args.dataset {
         Some(d) => d.clone(),
         None => blindfold::compile::default_calibration_dir(&args.model).with_context(|| {
-            format!("{} has no bundled samples; pass --dataset", args.model.display())
+            format!(
+                "{} has no bundled samples; pass --dataset",
+                args.model.display()
+            )
         })?,
     };
     let images = blindfold::dataset::load(&dataset, Some(args.limit))
