@@ -136,7 +136,9 @@ fn compile_inspect_and_simulate_a_circuit() {
         assert!(report[field].is_number(), "{field} missing in {out}");
     }
     assert_eq!(report["security_bits"], 128);
-    assert_eq!(report["scale_bits"], 40);
+    // The automatic scale: the smallest whose estimated CKKS noise keeps the scores accurate.
+    assert_eq!(report["scale_bits"], 25);
+    assert_eq!(report["log_n"], 13);
     // conv, square, dense, square, dense: one level each.
     assert_eq!(report["depth"], 5);
     assert_eq!(report["layers"].as_array().unwrap().len(), 5);
