@@ -151,8 +151,10 @@ impl Client {
 
     /// Reads and decrypts a serialized output ([`EncryptedTensor::to_bytes`]).
     pub fn decrypt_bytes(&self, bytes: &[u8]) -> Result<Vec<f64>, Error> {
-        self.decrypt(&EncryptedTensor::from_bytes(
+        self.decrypt(&EncryptedTensor::from_bytes_with(
             &self.circuit,
+            &self.params,
+            self.fingerprint,
             Role::Output,
             bytes,
         )?)

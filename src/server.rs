@@ -3,7 +3,7 @@
 use crate::error::Error;
 use crate::runtime::circuit::{Circuit, EncryptedTensor, Role};
 use crate::runtime::ckks::serial::{peek_kind, Kind};
-use crate::runtime::ckks::{CkksParams, EvalKeys};
+use crate::runtime::ckks::{Ciphertext, CkksParams, EvalKeys};
 use crate::runtime::exec::{CkksBackend, Executor};
 use std::sync::Arc;
 
@@ -75,11 +75,14 @@ impl Server {
                     .into(),
             ));
         }
-        let ciphertexts = self.executor.run(input.ciphertexts.clone())?;
+        self.execute(input.ciphertexts.clone())
+    }
+
+    fn execute(&self, inputs: Vec<Ciphertext>) -> Result<EncryptedTensor, Error> {
         Ok(EncryptedTensor {
             circuit: self.fingerprint,
             role: Role::Output,
-            ciphertexts,
+            ciphertexts: self.executor.run(inputs)?,
         })
     }
 
@@ -92,7 +95,13 @@ impl Server {
                     .into(),
             ));
         }
-        let input = EncryptedTensor::from_bytes(self.circuit(), Role::Input, input)?;
-        Ok(self.run(&input)?.to_bytes(&self.params))
+        let input = EncryptedTensor::from_bytes_with(
+            self.circuit(),
+            &self.params,
+            self.fingerprint,
+            Role::Input,
+            input,
+        )?;
+        Ok(self.execute(input.ciphertexts)?.to_bytes(&self.params))
     }
 }

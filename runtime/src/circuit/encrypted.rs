@@ -60,8 +60,20 @@ impl EncryptedTensor {
     /// fingerprint, the role and the number of ciphertexts must all match.
     pub fn from_bytes(circuit: &Circuit, role: Role, bytes: &[u8]) -> Result<Self> {
         let params = CkksParams::new(circuit.params.clone())?;
+        Self::from_bytes_with(circuit, &params, circuit.fingerprint(), role, bytes)
+    }
+
+    /// [`Self::from_bytes`] with the circuit's parameters and fingerprint already at hand (a
+    /// server reading one input per request should not rebuild them each time).
+    pub fn from_bytes_with(
+        circuit: &Circuit,
+        params: &CkksParams,
+        expected: [u8; 16],
+        role: Role,
+        bytes: &[u8],
+    ) -> Result<Self> {
         let mut r = Reader::open(bytes, Kind::EncryptedTensor)?;
-        r.fingerprint(&params)?;
+        r.fingerprint(params)?;
         let mut fingerprint = [0u8; 16];
         fingerprint.copy_from_slice(r.take(16)?);
         let found = match r.u8()? {
@@ -69,7 +81,6 @@ impl EncryptedTensor {
             1 => Role::Output,
             other => return Err(r.corrupted(format!("role {other}")).into()),
         };
-        let expected = circuit.fingerprint();
         if fingerprint != expected {
             return Err(RuntimeError::WrongCircuit {
                 detail: format!(
@@ -104,7 +115,7 @@ impl EncryptedTensor {
                 .into());
         }
         let ciphertexts = (0..count)
-            .map(|_| Ciphertext::read_body(&mut r, &params))
+            .map(|_| Ciphertext::read_body(&mut r, params))
             .collect::<Result<Vec<_>>>()?;
         r.finish()?;
         Ok(Self {
