@@ -17,6 +17,10 @@ pub enum Error {
     /// The CKKS engine refused an object (keys, ciphertexts, circuit) or an operation failed.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// A secret key was given to the server side, which must never receive one; it was
+    /// refused and not kept.
+    #[error("{0}")]
+    SecretKeyRefused(String),
     /// A file has the wrong kind for the role it was given (e.g. a secret key where the server
     /// expects evaluation keys).
     #[error("{0}")]

@@ -18,7 +18,7 @@ pub mod server;
 pub use client::Client;
 pub use compile::compile_file;
 pub use error::Error;
-pub use server::Server;
+pub use server::{PreparedCircuit, Server};
 
 pub use blindfold_compiler as compiler;
 pub use blindfold_runtime as runtime;

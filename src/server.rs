@@ -7,22 +7,22 @@ use crate::runtime::ckks::{Ciphertext, CkksParams, EvalKeys};
 use crate::runtime::exec::{CkksBackend, Executor};
 use std::sync::Arc;
 
-/// A circuit bound to one client's evaluation keys. It never sees a secret key: it refuses one
-/// given in place of evaluation keys. `run` takes `&self`, so one server can serve several
-/// inputs from several threads.
+/// A circuit made ready to serve any number of clients: validated, with its plaintext operands
+/// encoded once. [`PreparedCircuit::bind`] adds one client's evaluation keys and gives a
+/// [`Server`]; every server bound from one prepared circuit shares its encoded plaintexts, so a
+/// service with many clients pays for them once.
 #[derive(Debug)]
-pub struct Server {
+pub struct PreparedCircuit {
     executor: Executor<CkksBackend>,
     params: CkksParams,
     fingerprint: [u8; 16],
 }
 
-impl Server {
-    /// Validates the circuit and checks that `keys` belong to its parameter set and hold
-    /// every key it needs.
-    pub fn new(circuit: Circuit, keys: EvalKeys) -> Result<Self, Error> {
+impl PreparedCircuit {
+    /// Validates the circuit and encodes its plaintext operands.
+    pub fn new(circuit: Circuit) -> Result<Self, Error> {
         let params = CkksParams::new(circuit.params.clone())?;
-        let backend = CkksBackend::new(&circuit, Arc::new(keys))?;
+        let backend = CkksBackend::without_keys(&circuit)?;
         let executor = Executor::new(&circuit, backend)?;
         Ok(Self {
             fingerprint: circuit.fingerprint(),
@@ -31,12 +31,38 @@ impl Server {
         })
     }
 
-    /// [`Server::new`] with serialized evaluation keys; a secret key or any other object is
-    /// refused with a message saying what the file is.
-    pub fn from_key_bytes(circuit: Circuit, eval_keys: &[u8]) -> Result<Self, Error> {
+    /// The circuit.
+    pub fn circuit(&self) -> &Circuit {
+        self.executor.circuit()
+    }
+
+    /// The parameter set.
+    pub fn params(&self) -> &CkksParams {
+        &self.params
+    }
+
+    /// The circuit's fingerprint (what its inputs and outputs carry).
+    pub fn fingerprint(&self) -> [u8; 16] {
+        self.fingerprint
+    }
+
+    /// A server for the client whose evaluation keys these are; checks that they belong to the
+    /// parameter set and hold every key the circuit needs.
+    pub fn bind(&self, keys: EvalKeys) -> Result<Server, Error> {
+        Ok(Server {
+            executor: self.executor.with_keys(Arc::new(keys))?,
+            params: self.params.clone(),
+            fingerprint: self.fingerprint,
+        })
+    }
+
+    /// [`PreparedCircuit::bind`] with serialized evaluation keys; a secret key
+    /// ([`Error::SecretKeyRefused`]) or any other object is refused with a message saying what
+    /// the bytes are.
+    pub fn bind_bytes(&self, eval_keys: &[u8]) -> Result<Server, Error> {
         match peek_kind(eval_keys) {
             Some(Kind::SecretKey) => {
-                return Err(Error::WrongFile(
+                return Err(Error::SecretKeyRefused(
                     "this is a secret key: the server must never receive it; give the \
                      evaluation keys written by `blindfold keygen --eval-keys`"
                         .into(),
@@ -51,9 +77,32 @@ impl Server {
             }
             _ => {}
         }
-        let params = CkksParams::new(circuit.params.clone())?;
-        let keys = EvalKeys::from_bytes(&params, eval_keys)?;
-        Self::new(circuit, keys)
+        self.bind(EvalKeys::from_bytes(&self.params, eval_keys)?)
+    }
+}
+
+/// A circuit bound to one client's evaluation keys. It never sees a secret key: it refuses one
+/// given in place of evaluation keys. `run` takes `&self`, so one server can serve several
+/// inputs from several threads.
+#[derive(Debug)]
+pub struct Server {
+    executor: Executor<CkksBackend>,
+    params: CkksParams,
+    fingerprint: [u8; 16],
+}
+
+impl Server {
+    /// Validates the circuit and checks that `keys` belong to its parameter set and hold
+    /// every key it needs. To serve several clients, prepare the circuit once
+    /// ([`PreparedCircuit`]) and bind each client's keys to it.
+    pub fn new(circuit: Circuit, keys: EvalKeys) -> Result<Self, Error> {
+        PreparedCircuit::new(circuit)?.bind(keys)
+    }
+
+    /// [`Server::new`] with serialized evaluation keys; a secret key or any other object is
+    /// refused with a message saying what the file is.
+    pub fn from_key_bytes(circuit: Circuit, eval_keys: &[u8]) -> Result<Self, Error> {
+        PreparedCircuit::new(circuit)?.bind_bytes(eval_keys)
     }
 
     /// The circuit.
@@ -89,7 +138,7 @@ impl Server {
     /// Reads a serialized input, runs, and serializes the output.
     pub fn run_bytes(&self, input: &[u8]) -> Result<Vec<u8>, Error> {
         if peek_kind(input) == Some(Kind::SecretKey) {
-            return Err(Error::WrongFile(
+            return Err(Error::SecretKeyRefused(
                 "this is a secret key, not an encrypted input; give the file written by \
                  `blindfold encrypt`"
                     .into(),

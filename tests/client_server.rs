@@ -80,7 +80,7 @@ fn the_server_refuses_a_secret_key_and_inputs_of_another_circuit() {
 
     let client = Client::new(a.clone()).unwrap();
     let err = Server::from_key_bytes(a.clone(), &client.secret_key_bytes()).unwrap_err();
-    assert!(matches!(err, Error::WrongFile(_)));
+    assert!(matches!(err, Error::SecretKeyRefused(_)));
     assert!(
         err.to_string()
             .starts_with("this is a secret key: the server must never receive it"),

@@ -258,6 +258,63 @@ fn the_backend_refuses_keys_without_the_circuit_rotations() {
 }
 
 #[test]
+fn one_prepared_executor_serves_two_clients_with_their_own_keys() {
+    let (circuit, tensor) = transform_circuit();
+    let expected = blindfold_runtime::exec::simulate(&circuit, &tensor).unwrap();
+    let params = CkksParams::new(circuit.params.clone()).unwrap();
+    let rotations: Vec<i64> = circuit.rotations.iter().map(|&r| i64::from(r)).collect();
+    let prepared = Executor::new(&circuit, CkksBackend::without_keys(&circuit).unwrap()).unwrap();
+    let kept = prepared.backend().plaintext_cache();
+    assert!(kept.0 > 0, "the keyless executor prepared no plaintext");
+    let top = circuit.input.level;
+    let ladder = scale_ladder(&circuit.params, top);
+    let encoder = Encoder::new(&params);
+    for seed in [21u8, 22] {
+        let mut rng = ChaCha20Rng::from_seed([seed; 32]);
+        let kg = KeyGenerator::new(&params);
+        let sk = kg.secret_key(&mut rng);
+        let evk = kg.eval_keys(&sk, true, &rotations, false, &mut rng);
+        let executor = prepared.with_keys(Arc::new(evk)).unwrap();
+        // The plaintexts are shared, not encoded again.
+        assert_eq!(executor.backend().plaintext_cache(), kept);
+        let encryptor = Encryptor::with_secret_key(&params, &sk).unwrap();
+        let inputs = circuit
+            .input
+            .pack(&tensor, params.slots())
+            .unwrap()
+            .iter()
+            .map(|v| encryptor.encrypt(&encoder.encode(v, top, ladder[top]).unwrap(), &mut rng))
+            .collect();
+        let outputs = executor.run(inputs).unwrap();
+        let decryptor = Decryptor::new(&params, &sk).unwrap();
+        let slots: Vec<Vec<f64>> = outputs
+            .iter()
+            .map(|ct| encoder.decode(&decryptor.decrypt(ct)))
+            .collect();
+        let got = circuit.output.unpack(&slots).unwrap();
+        let err = max_err(&got, &expected);
+        assert!(err < 5e-6, "client {seed}: error {err}");
+    }
+    // Keys without the circuit's rotations are refused at binding, not half-way through a run.
+    let mut rng = ChaCha20Rng::from_seed([23; 32]);
+    let kg = KeyGenerator::new(&params);
+    let sk = kg.secret_key(&mut rng);
+    let partial = kg.eval_keys(
+        &sk,
+        true,
+        &rotations[..rotations.len() - 1],
+        false,
+        &mut rng,
+    );
+    let err = prepared.with_keys(Arc::new(partial)).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("the evaluation keys do not fit this circuit: no rotation key for step"),
+        "{err}"
+    );
+}
+
+#[test]
 fn encrypted_tensors_round_trip_and_refuse_another_circuit_or_role() {
     let (circuit, _) = common::mixed_circuit(spec(), 5);
     let (other, _) = common::mixed_circuit(spec(), 4);

@@ -10,7 +10,7 @@
 //! plaintext). The cache stays within a byte budget ([`CkksBackend::with_plaintext_cache`],
 //! [`DEFAULT_PLAINTEXT_CACHE_BYTES`]); operands beyond it are encoded at each use.
 
-use super::{scale_ladder, Backend, DenseFn, PlainKey, PlainRef};
+use super::{scale_ladder, Backend, DenseFn, Executor, PlainKey, PlainRef};
 use crate::circuit::Circuit;
 use crate::ckks::keys::galois_element_for_rotation;
 use crate::ckks::{Ciphertext, CkksParams, EvalKeys, Evaluator, PlainResidues, Plaintext};
@@ -34,6 +34,10 @@ pub const DEFAULT_PLAINTEXT_CACHE_BYTES: usize = 320 << 20;
 pub struct CkksBackend {
     eval: Evaluator,
     ladder: Vec<f64>,
+    /// The rotation steps of the circuit (every one needs a key).
+    rotations: Arc<[u32]>,
+    /// Whether the circuit multiplies ciphertexts (needs the relinearization key).
+    needs_relinearization: bool,
     cache_budget: usize,
     cache: Arc<PlainCache>,
 }
@@ -81,14 +85,38 @@ fn plain_bytes(n: usize, level: usize) -> usize {
 impl CkksBackend {
     /// The backend of `circuit` with the client's evaluation keys.
     pub fn new(circuit: &Circuit, keys: Arc<EvalKeys>) -> Result<Self> {
+        Self::without_keys(circuit)?.with_keys(keys)
+    }
+
+    /// The backend of `circuit` before any client's keys are known: it can prepare the
+    /// plaintext operands (which depend on the circuit only), and [`CkksBackend::with_keys`]
+    /// binds keys to it afterwards. Running a step that needs a key without them fails with
+    /// [`RuntimeError::MissingGaloisKey`] or [`RuntimeError::MissingRelinKey`].
+    pub fn without_keys(circuit: &Circuit) -> Result<Self> {
         let params = CkksParams::new(circuit.params.clone())?;
-        let eval = Evaluator::with_keys(&params, keys.clone())?;
-        let missing: Vec<u32> = circuit
+        Ok(Self {
+            eval: Evaluator::new(&params),
+            ladder: scale_ladder(&circuit.params, circuit.input.level),
+            rotations: circuit.rotations.clone().into(),
+            needs_relinearization: circuit.needs_relinearization(),
+            cache_budget: DEFAULT_PLAINTEXT_CACHE_BYTES,
+            cache: Arc::default(),
+        })
+    }
+
+    /// The same backend (circuit, prepared plaintexts) with another client's evaluation keys,
+    /// checked to belong to the parameter set and to hold every rotation and the
+    /// relinearization key the circuit needs. The plaintext cache is shared, not copied: a
+    /// server with many clients encodes the circuit's plaintexts once.
+    pub fn with_keys(&self, keys: Arc<EvalKeys>) -> Result<Self> {
+        let params = self.eval.params();
+        let eval = Evaluator::with_keys(params, keys.clone())?;
+        let missing: Vec<u32> = self
             .rotations
             .iter()
             .copied()
             .filter(|&r| {
-                let g = galois_element_for_rotation(i64::from(r), &params);
+                let g = galois_element_for_rotation(i64::from(r), params);
                 g != 1 && !keys.galois.contains_key(&g)
             })
             .collect();
@@ -101,16 +129,14 @@ impl CkksBackend {
                 ),
             });
         }
-        if circuit.needs_relinearization() && !keys.has_relin() {
+        if self.needs_relinearization && !keys.has_relin() {
             return Err(RuntimeError::MissingKeys {
                 detail: "no relinearization key, and the circuit multiplies ciphertexts".into(),
             });
         }
         Ok(Self {
             eval,
-            ladder: scale_ladder(&circuit.params, circuit.input.level),
-            cache_budget: DEFAULT_PLAINTEXT_CACHE_BYTES,
-            cache: Arc::default(),
+            ..self.clone()
         })
     }
 
@@ -182,6 +208,20 @@ impl CkksBackend {
     /// The evaluator (parameters and encoder).
     pub fn evaluator(&self) -> &Evaluator {
         &self.eval
+    }
+}
+
+impl Executor<CkksBackend> {
+    /// The same circuit with another client's evaluation keys ([`CkksBackend::with_keys`]):
+    /// validation, liveness and the encoded plaintext operands are shared with `self`, so
+    /// binding keys costs a key check, not a new preparation.
+    pub fn with_keys(&self, keys: Arc<EvalKeys>) -> Result<Self> {
+        Ok(Self {
+            circuit: self.circuit.clone(),
+            backend: self.backend.with_keys(keys)?,
+            summary: self.summary.clone(),
+            free_after: self.free_after.clone(),
+        })
     }
 }
 

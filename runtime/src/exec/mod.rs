@@ -42,6 +42,7 @@ use crate::error::{Result, RuntimeError};
 use rules::{Leveled, Rules};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// The operations the executor needs from an engine: the CKKS evaluator, the cleartext slot
 /// simulator or the operation counter. Levels and scales are decided by the executor; a backend
@@ -265,11 +266,11 @@ impl<'a, B: Backend> StepView<'a, B> {
 /// A validated circuit bound to a backend. Methods take `&self`, so one executor can run many
 /// inputs in parallel.
 pub struct Executor<B: Backend> {
-    circuit: Circuit,
+    circuit: Arc<Circuit>,
     backend: B,
     summary: CircuitSummary,
     /// Per step, the values whose last use it is (dropped after it).
-    free_after: Vec<Vec<ValueId>>,
+    free_after: Arc<Vec<Vec<ValueId>>>,
 }
 
 impl<B: Backend> std::fmt::Debug for Executor<B> {
@@ -319,10 +320,10 @@ impl<B: Backend> Executor<B> {
             key.dense(&circuit.constants, slots)
         })?;
         Ok(Self {
-            circuit: circuit.clone(),
+            circuit: Arc::new(circuit.clone()),
             backend,
             summary,
-            free_after,
+            free_after: Arc::new(free_after),
         })
     }
 
