@@ -14,6 +14,7 @@ pub mod compile;
 pub mod dataset;
 pub mod error;
 pub mod server;
+pub mod service;
 
 pub use client::Client;
 pub use compile::compile_file;

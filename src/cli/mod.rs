@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and dispatch.
 
+mod client;
 mod compile;
 mod decrypt;
 mod demo;
@@ -13,6 +14,7 @@ mod measure;
 mod plot;
 mod predict;
 mod run_circuit;
+mod serve;
 mod sweep;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +47,10 @@ enum Command {
     Decrypt(decrypt::DecryptArgs),
     /// Encrypted inference over a test set: accuracy, agreement, errors, latency, memory.
     Eval(eval::EvalArgs),
+    /// Serve encrypted inference over HTTP for one circuit (keys uploaded by clients).
+    Serve(serve::ServeArgs),
+    /// Classify an image on a `blindfold serve` service: keys, upload, encrypt, infer, decrypt.
+    Client(client::ClientArgs),
     /// The bit-scale study: accuracy, errors and time against the CKKS scale (table + SVG).
     Sweep(sweep::SweepArgs),
 }
@@ -62,6 +68,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Decrypt(args) => decrypt::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Sweep(args) => sweep::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Client(args) => client::run(&args),
     }
 }
 
