@@ -370,6 +370,11 @@ async fn infer(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let _admitted = state.admit()?;
+    let _in_flight = state.metrics.in_flight();
+    // The body is read before the other checks, so that a client still sending it gets the
+    // answer rather than a broken connection.
+    let bytes = read_body(&headers, body, state.max_body_bytes).await?;
     let id = match headers.get(KEY_ID_HEADER).map(HeaderValue::to_str) {
         None => {
             return Err(ApiError::bad_request(
@@ -384,9 +389,6 @@ async fn infer(
             )
         })?,
     };
-    let _admitted = state.admit()?;
-    let _in_flight = state.metrics.in_flight();
-    let bytes = read_body(&headers, body, state.max_body_bytes).await?;
     check_kind(
         &bytes,
         Kind::EncryptedTensor,
