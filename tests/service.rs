@@ -427,6 +427,22 @@ fn every_malformed_request_gets_its_status_and_code() {
         raw.starts_with("HTTP/1.1 413") && raw.contains("\"body_too_large\""),
         "{raw}"
     );
+    // The client knows the limit from GET /v1/circuit and does not send such a body.
+    let small = start(ServiceConfig {
+        max_body_bytes: 1 << 20,
+        ..ServiceConfig::default()
+    });
+    let small_http = HttpClient::new(&small.url(), None, None).unwrap();
+    small_http.circuit().unwrap();
+    let err = small_http.upload_keys(&keys).unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "the evaluation keys ({} bytes) are larger than the server accepts (1048576 bytes)",
+            keys.len()
+        )),
+        "{err}"
+    );
+    assert_eq!(small_http.bytes().0, 0, "nothing was sent");
     // A body that ends before its announced length.
     let raw = raw_exchange(
         running.addr(),

@@ -1,7 +1,7 @@
 //! The client end of the service: fetch the circuit, upload evaluation keys, send encrypted
 //! inputs. It moves bytes only; keys, encryption and decryption stay with [`crate::Client`].
 
-use super::{ServiceError, CIRCUIT_HEADER, KEY_ID_HEADER, RUN_MS_HEADER};
+use super::{ServiceError, CIRCUIT_HEADER, KEY_ID_HEADER, MAX_BODY_HEADER, RUN_MS_HEADER};
 use crate::runtime::circuit::Circuit;
 use std::io::Read;
 use std::path::Path;
@@ -25,6 +25,8 @@ pub struct HttpClient {
     token: Option<String>,
     sent: AtomicU64,
     received: AtomicU64,
+    /// The server's body limit, once [`HttpClient::circuit`] has read it (0: unknown).
+    max_body: AtomicU64,
 }
 
 /// The answer of `POST /v1/infer`.
@@ -89,6 +91,7 @@ impl HttpClient {
             token,
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            max_body: AtomicU64::new(0),
         })
     }
 
@@ -213,6 +216,14 @@ impl HttpClient {
             .headers()
             .get(CIRCUIT_HEADER)
             .and_then(|v| v.to_str().ok());
+        if let Some(limit) = response
+            .headers()
+            .get(MAX_BODY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+        {
+            self.max_body.store(limit, Ordering::Relaxed);
+        }
         if announced.is_some_and(|a| a != circuit.fingerprint_hex()) {
             return Err(ServiceError::Protocol(
                 "the circuit's fingerprint differs from the one the server announces".into(),
@@ -221,8 +232,20 @@ impl HttpClient {
         Ok(circuit)
     }
 
+    /// Refuses to send a body the server announced it would refuse (it would close the
+    /// connection before reading it).
+    fn check_size(&self, what: &'static str, body: &[u8]) -> Result<(), ServiceError> {
+        let limit = self.max_body.load(Ordering::Relaxed);
+        let bytes = body.len() as u64;
+        if limit > 0 && bytes > limit {
+            return Err(ServiceError::TooLarge { what, bytes, limit });
+        }
+        Ok(())
+    }
+
     /// Uploads serialized evaluation keys; returns the key id to infer with.
     pub fn upload_keys(&self, eval_keys: &[u8]) -> Result<String, ServiceError> {
+        self.check_size("evaluation keys", eval_keys)?;
         let (_, bytes, _) = self.post_retrying("/v1/keys", &[], eval_keys)?;
         let json: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| ServiceError::Protocol(format!("POST /v1/keys: {e}")))?;
@@ -234,6 +257,7 @@ impl HttpClient {
 
     /// Runs the circuit on a serialized encrypted input with the keys `key_id`.
     pub fn infer(&self, key_id: &str, input: &[u8]) -> Result<Inference, ServiceError> {
+        self.check_size("encrypted input", input)?;
         let (response, output, retries) =
             self.post_retrying("/v1/infer", &[(KEY_ID_HEADER, key_id)], input)?;
         let server_ms = response

@@ -39,6 +39,9 @@ use std::time::Duration;
 pub const KEY_ID_HEADER: &str = "x-key-id";
 /// Header of the circuit fingerprint (hex) on `GET /v1/circuit`.
 pub const CIRCUIT_HEADER: &str = "x-blindfold-circuit";
+/// Header of the largest body the server accepts, on `GET /v1/circuit` (so a client checks
+/// before sending).
+pub const MAX_BODY_HEADER: &str = "x-blindfold-max-body-bytes";
 /// Header of the server time of an inference, in milliseconds.
 pub const RUN_MS_HEADER: &str = "x-blindfold-run-ms";
 
@@ -129,6 +132,19 @@ pub enum ServiceError {
         message: String,
         /// Seconds the server asked to wait before trying again (503).
         retry_after: Option<u64>,
+    },
+    /// A body is larger than the server accepts (checked before sending it).
+    #[error(
+        "the {what} ({bytes} bytes) are larger than the server accepts ({limit} bytes); ask its \
+         operator to raise --max-body-bytes"
+    )]
+    TooLarge {
+        /// What was to be sent.
+        what: &'static str,
+        /// Its size.
+        bytes: u64,
+        /// The server's limit.
+        limit: u64,
     },
     /// The server could not be reached, or the exchange broke off.
     #[error("cannot talk to {url}: {detail}")]

@@ -4,7 +4,7 @@
 use super::api_error::ApiError;
 use super::key_store::{KeyId, KeyStore};
 use super::metrics::{Gauges, Metrics};
-use super::{hex, ServiceConfig, CIRCUIT_HEADER, KEY_ID_HEADER, RUN_MS_HEADER};
+use super::{hex, ServiceConfig, CIRCUIT_HEADER, KEY_ID_HEADER, MAX_BODY_HEADER, RUN_MS_HEADER};
 use crate::runtime::ckks::serial::{peek_kind, Kind};
 use crate::server::{PreparedCircuit, Server};
 use axum::body::{Body, Bytes};
@@ -226,9 +226,11 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 async fn circuit(State(state): State<Arc<AppState>>) -> Response {
     let mut response = octets(state.circuit_bytes.clone());
+    let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&state.fingerprint) {
-        response.headers_mut().insert(CIRCUIT_HEADER, v);
+        headers.insert(CIRCUIT_HEADER, v);
     }
+    headers.insert(MAX_BODY_HEADER, HeaderValue::from(state.max_body_bytes));
     response
 }
 
