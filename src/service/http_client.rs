@@ -115,11 +115,10 @@ impl HttpClient {
         }
     }
 
-    /// Sends a request; a 2xx answer is returned with its body, any other is turned into
-    /// [`ServiceError::Api`] with the server's code and message.
+    /// Sends a POST with `body`, or a GET without; a 2xx answer is returned with its body, any
+    /// other is turned into [`ServiceError::Api`] with the server's code and message.
     fn call(
         &self,
-        method: &str,
         path: &str,
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
@@ -139,7 +138,6 @@ impl HttpClient {
                 req.content_type("application/octet-stream").send(body)
             }
             None => {
-                debug_assert_eq!(method, "GET");
                 let mut req = self.agent.get(&url);
                 if let Some(b) = &bearer {
                     req = req.header("authorization", b);
@@ -191,7 +189,7 @@ impl HttpClient {
     ) -> Result<(Response<Body>, Vec<u8>, u32), ServiceError> {
         let mut retries = 0;
         loop {
-            match self.call("POST", path, headers, Some(body)) {
+            match self.call(path, headers, Some(body)) {
                 Err(ServiceError::Api {
                     status: 503,
                     retry_after,
@@ -210,7 +208,7 @@ impl HttpClient {
     /// The circuit the server runs (checked: it validates and its fingerprint is the one the
     /// server announces).
     pub fn circuit(&self) -> Result<Circuit, ServiceError> {
-        let (response, bytes) = self.call("GET", "/v1/circuit", &[], None)?;
+        let (response, bytes) = self.call("/v1/circuit", &[], None)?;
         let circuit = Circuit::from_bytes(&bytes).map_err(crate::Error::from)?;
         let announced = response
             .headers()
