@@ -166,13 +166,26 @@ impl Encoder {
         let basis = self.params.q_basis(level);
         let n = self.params.n();
         let mut poly = RnsPoly::<Coeff>::zero(n, basis.len());
-        poly.par_limbs_mut()
-            .zip(basis.par_iter())
-            .for_each(|(limb, p)| {
-                for (x, &c) in limb.iter_mut().zip(&rounded) {
-                    *x = reduce_f64(p.modulus(), c);
-                }
-            });
+        if max < I64_EXACT {
+            // The usual case: every coefficient is an i64, converted once for all primes.
+            let ints: Vec<i64> = rounded.iter().map(|&c| c as i64).collect();
+            poly.par_limbs_mut()
+                .zip(basis.par_iter())
+                .for_each(|(limb, p)| {
+                    let m = p.modulus();
+                    for (x, &c) in limb.iter_mut().zip(&ints) {
+                        *x = m.reduce_i64(c);
+                    }
+                });
+        } else {
+            poly.par_limbs_mut()
+                .zip(basis.par_iter())
+                .for_each(|(limb, p)| {
+                    for (x, &c) in limb.iter_mut().zip(&rounded) {
+                        *x = reduce_f64(p.modulus(), c);
+                    }
+                });
+        }
         Ok(Plaintext::new(poly.into_eval(&basis), level, scale))
     }
 
@@ -202,9 +215,12 @@ impl Encoder {
     }
 }
 
+/// Integral `f64` values below this magnitude convert to `i64` exactly.
+const I64_EXACT: f64 = 9.2e18;
+
 /// Reduces an integral `f64` (any magnitude) modulo `q`, exactly.
 fn reduce_f64(m: &crate::math::Modulus, v: f64) -> u64 {
-    if v.abs() < 9.2e18 {
+    if v.abs() < I64_EXACT {
         return m.reduce_i64(v as i64);
     }
     // v = mantissa · 2^exponent with an integral mantissa below 2^53.
