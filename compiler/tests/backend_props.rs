@@ -129,6 +129,18 @@ fn input(g: &mut Graph, shape: Vec<usize>) -> blindfold_compiler::ir::NodeId {
 /// reference interpreter on two random inputs; returns the worst relative error and the
 /// description of the circuit.
 fn lower_and_compare(g: &Graph, rng: &mut Rng) -> Result<(f64, String), String> {
+    // The key-saving form (shared baby steps, giant-step chains) is the newer path; the
+    // default form is covered by the zoo and fixture tests.
+    let (circuit, depth) = lower_on_small_params(g, true)?;
+    compare(g, &circuit, depth, rng)
+}
+
+/// Lowers `g` on the smallest secure parameters for scale 2^40; returns the circuit and
+/// the depth `lower::depth` predicted.
+fn lower_on_small_params(
+    g: &Graph,
+    small_keys: bool,
+) -> Result<(blindfold_runtime::circuit::Circuit, usize), String> {
     let depth = lower::depth(g).map_err(|e| format!("depth: {e}"))?;
     let spec = params::choose(&ParamsRequest {
         depth,
@@ -153,12 +165,23 @@ fn lower_and_compare(g: &Graph, rng: &mut Rng) -> Result<(f64, String), String> 
                 std: vec![],
             },
             meta: Metadata::default(),
-            // The key-saving form (shared baby steps, giant-step chains) is the newer path;
-            // the default form is covered by the zoo and fixture tests.
-            small_keys: true,
+            small_keys,
         },
     )
     .map_err(|e| format!("lower: {e}"))?;
+    Ok((circuit, depth))
+}
+
+/// Checks the circuit's depth, then compares its simulation with the reference interpreter
+/// on two random inputs.
+fn compare(
+    g: &Graph,
+    circuit: &blindfold_runtime::circuit::Circuit,
+    depth: usize,
+    rng: &mut Rng,
+) -> Result<(f64, String), String> {
+    let log_n = circuit.params.log_n;
+    let shape = g.fact(g.inputs()[0]).unwrap().shape.clone();
     let summary = circuit.validate().map_err(|e| format!("validate: {e}"))?;
     if summary.depth != depth {
         return Err(format!(
@@ -166,7 +189,7 @@ fn lower_and_compare(g: &Graph, rng: &mut Rng) -> Result<(f64, String), String> 
             summary.depth
         ));
     }
-    let simulator = Simulator::new(&circuit).map_err(|e| e.to_string())?;
+    let simulator = Simulator::new(circuit).map_err(|e| e.to_string())?;
     let mut worst = 0.0f64;
     for _ in 0..2 {
         let x = rng.tensor(&shape);
@@ -268,6 +291,56 @@ fn random_conv_pool_dense_chains_simulate_like_the_reference() {
             ),
         )
     });
+}
+
+/// A dense layer after a strided convolution reads a spread-out input: the transform is
+/// folded (few diagonals and a rotate-and-sum) and stays exact; with small keys it is not
+/// folded (the rotate-and-sum would need keys of its own) and stays exact too.
+#[test]
+fn a_dense_layer_after_a_strided_convolution_is_folded_and_exact() {
+    let mut rng = Rng(7);
+    let mut g = Graph::new();
+    let x = input(&mut g, vec![1, 1, 20, 20]);
+    let conv = Conv2d {
+        weight: rng.tensor(&[6, 1, 3, 3]),
+        bias: Some(rng.tensor(&[6])),
+        strides: [2, 2],
+        pads: [1; 4],
+        groups: 1,
+    };
+    let y = g.add_inferred("conv", Op::Conv(conv), &[x]).unwrap();
+    let y = g.add_inferred("square", Op::Square, &[y]).unwrap();
+    let y = g
+        .add_inferred(
+            "flatten",
+            Op::Reshape {
+                shape: vec![1, 600],
+            },
+            &[y],
+        )
+        .unwrap();
+    let dense = Dense {
+        weight: rng.tensor(&[10, 600]),
+        bias: Some(rng.tensor(&[10])),
+    };
+    let y = g.add_inferred("dense", Op::Dense(dense), &[y]).unwrap();
+    g.set_outputs(vec![y]);
+    for small_keys in [false, true] {
+        let (circuit, depth) = lower_on_small_params(&g, small_keys).unwrap();
+        let kinds: Vec<&str> = circuit.layers.iter().map(|l| l.kind.as_str()).collect();
+        assert_eq!(
+            kinds
+                .last()
+                .is_some_and(|k| k.contains("folded to period 16")),
+            !small_keys,
+            "small keys {small_keys}: {kinds:?}"
+        );
+        let (worst, info) = compare(&g, &circuit, depth, &mut rng).unwrap();
+        assert!(
+            worst <= TOLERANCE,
+            "small keys {small_keys}: {info}: relative error {worst:.3e}"
+        );
+    }
 }
 
 #[test]

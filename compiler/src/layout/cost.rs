@@ -12,6 +12,12 @@
 //! of an output block with repeated rotations by `n1` (and by `−n1` for negative offsets), so
 //! that its giant steps need two keys whatever the offsets' spread, at the price of one
 //! rotation per giant step in the spread rather than per giant step in use.
+//!
+//! A transform with few outputs from a spread-out input (a dense layer after convolutions)
+//! can be *folded*: its outputs lie in the first `period` slots, each weight sits at a slot
+//! congruent to its output modulo the period, so that at most `period` diagonals remain, and a
+//! rotate-and-sum by `period, 2·period, …, slots/2` adds the copies onto the outputs
+//! ([`fold_steps`]). The outputs then repeat with that period across all slots.
 
 use std::collections::BTreeSet;
 
@@ -39,6 +45,11 @@ pub struct TransformCost {
     pub rotation_keys: usize,
     /// Whether the giant steps are folded by repeated rotations by `±n1` (Horner).
     pub horner: bool,
+    /// The period of a folded transform (its outputs repeat every `fold_period` slots after
+    /// the rotate-and-sum); 0 when the transform is not folded.
+    pub fold_period: usize,
+    /// The rotations of the rotate-and-sum of a folded transform.
+    pub fold_rotations: usize,
     /// The weighted total.
     pub total: f64,
 }
@@ -75,6 +86,8 @@ pub fn evaluate(blocks: &[(u32, u32, Vec<u32>)], n1: usize, slots: usize) -> Tra
         diagonals,
         rotation_keys: keys.len(),
         horner: false,
+        fold_period: 0,
+        fold_rotations: 0,
         total,
     }
 }
@@ -175,6 +188,8 @@ pub fn evaluate_horner(blocks: &[(u32, u32, Vec<u32>)], n1: usize, slots: usize)
         diagonals,
         rotation_keys,
         horner: true,
+        fold_period: 0,
+        fold_rotations: 0,
         total,
     }
 }
@@ -203,4 +218,36 @@ pub fn best_shared(
         }
     }
     best.unwrap_or_default()
+}
+
+/// The rotation steps of the rotate-and-sum that folds a transform of `period` over `slots`:
+/// `period · 2^i` below `slots` (none when the period is the whole ciphertext).
+pub fn fold_steps(period: usize, slots: usize) -> Vec<u32> {
+    let mut steps = Vec::new();
+    let mut step = period.max(1);
+    while step < slots {
+        steps.push(step as u32);
+        step *= 2;
+    }
+    steps
+}
+
+/// `cost` with the rotate-and-sum of a transform folded to `period` added (unchanged for a
+/// period of `slots`): one rotation per step, and a key per step not in `known`.
+pub fn with_fold(
+    mut cost: TransformCost,
+    period: usize,
+    slots: usize,
+    known: &BTreeSet<u32>,
+) -> TransformCost {
+    let steps = fold_steps(period, slots);
+    if steps.is_empty() {
+        return cost;
+    }
+    let new_keys = steps.iter().filter(|s| !known.contains(s)).count();
+    cost.fold_period = period;
+    cost.fold_rotations = steps.len();
+    cost.rotation_keys += new_keys;
+    cost.total += GIANT_ROTATION * steps.len() as f64 + ROTATION_KEY * new_keys as f64;
+    cost
 }

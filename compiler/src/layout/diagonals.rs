@@ -3,8 +3,14 @@
 //! Output element `o` at `(ct_o, s_o)` depends on input element `i` at `(ct_i, s_i)` with
 //! weight `w`: that is entry `s_o` of diagonal `k = (s_i − s_o) mod slots` of block
 //! `(ct_o, ct_i)`, because `rot(x, k)[s_o] = x[s_o + k]`.
+//!
+//! A folded transform of period `p` (one ciphertext in, one out, outputs in the first `p`
+//! slots) puts that weight on diagonal `k = (s_i − s_o) mod p` at slot `s_i − k`, congruent
+//! to `s_o` modulo `p`; the rotate-and-sum after it ([`super::cost::fold_steps`]) adds the
+//! slots congruent to `s_o` together. A dense layer reading a spread-out input then needs at
+//! most `p` diagonals instead of one per distinct slot distance.
 
-use super::cost::{best_n1, best_shared, TransformCost};
+use super::cost::{best_n1, best_shared, fold_steps, with_fold, TransformCost};
 use super::{Layout, LinearMap};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -26,16 +32,49 @@ pub struct Planned {
     pub cost: TransformCost,
 }
 
-/// The `(output block, input block, offsets)` sets of `map` between two layouts.
-pub fn offsets(map: &LinearMap, input: &Layout, output: &Layout) -> Vec<(u32, u32, Vec<u32>)> {
+/// The diagonal offset and the slot on that diagonal of a weight from input slot `si` to
+/// output slot `so`, in a transform of `period` (a power of two dividing `slots`; `slots` for
+/// an unfolded transform, where the slot is `so`).
+fn place(si: usize, so: usize, slots: usize, period: usize) -> (u32, u32) {
+    let k = (si + slots - so) % period;
+    let t = (si + slots - k) % slots;
+    (k as u32, t as u32)
+}
+
+/// The periods worth trying for a transform from `input` to `output`: `slots` (no fold), and
+/// when both are one ciphertext, every power of two from the first one covering the outputs
+/// up to `slots / 2`.
+pub fn periods(input: &Layout, output: &Layout) -> Vec<usize> {
+    let slots = input.slots;
+    let mut out = vec![slots];
+    if input.ciphertexts != 1 || output.ciphertexts != 1 || output.slots != slots {
+        return out;
+    }
+    let end = output.positions.iter().max().map_or(1, |m| m + 1);
+    let mut p = end.next_power_of_two();
+    while p < slots {
+        out.push(p);
+        p *= 2;
+    }
+    out
+}
+
+/// The `(output block, input block, offsets)` sets of `map` between two layouts, for a
+/// transform of `period` (`slots` when not folded).
+pub fn offsets(
+    map: &LinearMap,
+    input: &Layout,
+    output: &Layout,
+    period: usize,
+) -> Vec<(u32, u32, Vec<u32>)> {
     let slots = input.slots;
     let mut seen: HashSet<(u32, u32, u32)> = HashSet::new();
     for (o, row) in map.rows.iter().enumerate() {
         let (co, so) = output.locate(o);
         for &(i, _) in row {
             let (ci, si) = input.locate(i as usize);
-            let k = (si + slots - so) % slots;
-            seen.insert((co as u32, ci as u32, k as u32));
+            let (k, _) = place(si, so, slots, period);
+            seen.insert((co as u32, ci as u32, k));
         }
     }
     let mut grouped: BTreeMap<(u32, u32), Vec<u32>> = BTreeMap::new();
@@ -51,22 +90,28 @@ pub fn offsets(map: &LinearMap, input: &Layout, output: &Layout) -> Vec<(u32, u3
         .collect()
 }
 
-/// Extracts the diagonals of `map` from `input` to `output`.
+/// Extracts the diagonals of `map` from `input` to `output` (folded when `cost` says so).
+/// The bias sits at the output slots only, so the rotate-and-sum of a fold adds it once.
 pub fn extract(map: &LinearMap, input: &Layout, output: Layout, cost: TransformCost) -> Planned {
     let slots = input.slots;
+    let period = if cost.fold_period == 0 {
+        slots
+    } else {
+        cost.fold_period
+    };
     let mut blocks: Blocks = BTreeMap::new();
     let mut bias = vec![Vec::new(); output.ciphertexts];
     for (o, row) in map.rows.iter().enumerate() {
         let (co, so) = output.locate(o);
         for &(i, w) in row {
             let (ci, si) = input.locate(i as usize);
-            let k = (si + slots - so) % slots;
+            let (k, t) = place(si, so, slots, period);
             blocks
                 .entry((co as u32, ci as u32))
                 .or_default()
-                .entry(k as u32)
+                .entry(k)
                 .or_default()
-                .push((so as u32, w));
+                .push((t, w));
         }
         if map.bias[o] != 0.0 {
             bias[co].push((so as u32, map.bias[o]));
@@ -86,16 +131,21 @@ pub fn extract(map: &LinearMap, input: &Layout, output: Layout, cost: TransformC
     }
 }
 
-/// Picks the cheapest of `candidates` for `map` from `input` and extracts its diagonals.
-/// Candidates whose transform would leave an output block without any diagonal are skipped
-/// (such a block would be a constant, which the circuit cannot hold as a ciphertext).
+/// Picks the cheapest of `candidates` for `map` from `input`, folded or not ([`periods`]),
+/// and extracts its diagonals. Candidates whose transform would leave an output block
+/// without any diagonal are skipped (such a block would be a constant, which the circuit
+/// cannot hold as a ciphertext).
 pub fn plan(map: &LinearMap, input: &Layout, candidates: Vec<Layout>) -> Option<Planned> {
-    plan_by(map, input, candidates, |offs| best_n1(offs, input.slots))
+    plan_by(map, input, candidates, None, |offs| {
+        best_n1(offs, input.slots)
+    })
 }
 
 /// Like [`plan`], with the baby-step count `n1` shared by the whole circuit: each candidate
 /// is costed with the cheaper of the classic and the Horner giant steps
-/// ([`best_shared`]), the rotation keys in `known` counting as already generated.
+/// ([`best_shared`]), the rotation keys in `known` counting as already generated. A fold is
+/// considered only when its rotate-and-sum needs no key outside `known`: this form is for
+/// few keys.
 pub fn plan_shared(
     map: &LinearMap,
     input: &Layout,
@@ -103,7 +153,7 @@ pub fn plan_shared(
     n1: usize,
     known: &BTreeSet<u32>,
 ) -> Option<Planned> {
-    plan_by(map, input, candidates, |offs| {
+    plan_by(map, input, candidates, Some(known), |offs| {
         best_shared(offs, n1, input.slots, known)
     })
 }
@@ -112,23 +162,156 @@ fn plan_by(
     map: &LinearMap,
     input: &Layout,
     candidates: Vec<Layout>,
+    known: Option<&BTreeSet<u32>>,
     cost_of: impl Fn(&[(u32, u32, Vec<u32>)]) -> TransformCost,
 ) -> Option<Planned> {
+    let slots = input.slots;
+    let none = BTreeSet::new();
     let mut best: Option<(Layout, TransformCost)> = None;
     for cand in candidates {
         // A packing that puts two elements in one slot is not a packing.
         if !cand.is_injective() {
             continue;
         }
-        let offs = offsets(map, input, &cand);
-        let covered: HashSet<u32> = offs.iter().map(|b| b.0).collect();
-        if covered.len() != cand.ciphertexts {
-            continue;
-        }
-        let cost = cost_of(&offs);
-        if best.as_ref().is_none_or(|(_, c)| cost.total < c.total) {
-            best = Some((cand, cost));
+        for period in periods(input, &cand) {
+            if known.is_some_and(|k| fold_steps(period, slots).iter().any(|s| !k.contains(s))) {
+                continue;
+            }
+            let offs = offsets(map, input, &cand, period);
+            let covered: HashSet<u32> = offs.iter().map(|b| b.0).collect();
+            if covered.len() != cand.ciphertexts {
+                continue;
+            }
+            let cost = with_fold(cost_of(&offs), period, slots, known.unwrap_or(&none));
+            if best.as_ref().is_none_or(|(_, c)| cost.total < c.total) {
+                best = Some((cand.clone(), cost));
+            }
         }
     }
     best.map(|(layout, cost)| extract(map, input, layout, cost))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Applies a planned one-ciphertext transform to slot values in f64: the diagonals, then
+    /// the rotate-and-sum of a fold, then the bias.
+    fn apply(planned: &Planned, x: &[f64]) -> Vec<f64> {
+        let slots = x.len();
+        let mut z = vec![0.0; slots];
+        for diags in planned.blocks.values() {
+            for (&k, entries) in diags {
+                for &(t, w) in entries {
+                    z[t as usize] += w * x[(t as usize + k as usize) % slots];
+                }
+            }
+        }
+        let period = match planned.cost.fold_period {
+            0 => slots,
+            p => p,
+        };
+        let mut y: Vec<f64> = (0..slots)
+            .map(|s| {
+                (0..slots / period)
+                    .map(|b| z[(s + b * period) % slots])
+                    .sum()
+            })
+            .collect();
+        for &(s, v) in planned.bias.iter().flatten() {
+            y[s as usize] += v;
+        }
+        y
+    }
+
+    /// A dense layer with 10 outputs reading 200 values spread over 2048 slots (every 9th
+    /// slot, as after strided convolutions).
+    fn spread_dense() -> (LinearMap, Layout) {
+        let slots = 2048;
+        let inputs = 200;
+        let rows: Vec<Vec<(u32, f64)>> = (0..10)
+            .map(|o| {
+                (0..inputs as u32)
+                    .map(|i| (i, ((o * 31 + i as usize * 7) % 13) as f64 - 6.0))
+                    .collect()
+            })
+            .collect();
+        let map = LinearMap {
+            inputs,
+            rows,
+            bias: (0..10).map(|o| o as f64 * 0.5).collect(),
+        };
+        let input = Layout {
+            shape: vec![1, inputs],
+            slots,
+            ciphertexts: 1,
+            positions: (0..inputs).map(|i| i * 9 + 3).collect(),
+            grid: None,
+            name: "spread".into(),
+        };
+        (map, input)
+    }
+
+    #[test]
+    fn a_dense_layer_on_a_spread_input_is_folded_and_exact() {
+        let (map, input) = spread_dense();
+        let output = Layout::compact(&[1, 10], input.slots);
+        let planned = plan(&map, &input, vec![output.clone()]).unwrap();
+        let unfolded = offsets(&map, &input, &output, input.slots);
+        assert!(
+            planned.cost.fold_period > 0,
+            "a fold should be cheapest: {:?}",
+            planned.cost
+        );
+        assert!(planned.cost.diagonals <= planned.cost.fold_period);
+        assert!(
+            planned.cost.diagonals * 10 < unfolded[0].2.len(),
+            "{} folded diagonals against {} unfolded",
+            planned.cost.diagonals,
+            unfolded[0].2.len()
+        );
+        let values: Vec<f64> = (0..map.inputs).map(|i| (i as f64 * 0.37).sin()).collect();
+        let mut slots = vec![0.0; input.slots];
+        for (i, &p) in input.positions.iter().enumerate() {
+            slots[p] = values[i];
+        }
+        // Unused input slots hold garbage, as after an activation: it must not leak.
+        for (s, v) in slots.iter_mut().enumerate() {
+            if !input.positions.contains(&s) {
+                *v = 1e3 + s as f64;
+            }
+        }
+        let got = apply(&planned, &slots);
+        let want = map.apply(&values);
+        for (o, w) in want.iter().enumerate() {
+            let g = got[planned.output.positions[o]];
+            assert!((g - w).abs() < 1e-9, "output {o}: {g} != {w}");
+        }
+    }
+
+    #[test]
+    fn every_period_gives_the_same_transform() {
+        let (map, input) = spread_dense();
+        let output = Layout::compact(&[1, 10], input.slots);
+        let values: Vec<f64> = (0..map.inputs).map(|i| (i as f64 * 0.11).cos()).collect();
+        let mut slots = vec![0.0; input.slots];
+        for (i, &p) in input.positions.iter().enumerate() {
+            slots[p] = values[i];
+        }
+        let want = map.apply(&values);
+        let periods = periods(&input, &output);
+        assert_eq!(periods[0], input.slots);
+        assert_eq!(periods[1], 16);
+        for period in periods {
+            let cost = TransformCost {
+                fold_period: if period == input.slots { 0 } else { period },
+                ..TransformCost::default()
+            };
+            let planned = extract(&map, &input, output.clone(), cost);
+            let got = apply(&planned, &slots);
+            for (o, w) in want.iter().enumerate() {
+                assert!((got[o] - w).abs() < 1e-9, "period {period}, output {o}");
+            }
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! The circuit under construction: value numbering, level bookkeeping and constant pools.
 
 use crate::error::{CompileError, Result};
-use crate::layout::cost::{split_signed, TransformCost};
+use crate::layout::cost::{fold_steps, split_signed, TransformCost};
 use crate::layout::diagonals::{Blocks, Diagonal, Planned};
 use crate::layout::Layout;
 use blindfold_runtime::circuit::{
@@ -117,16 +117,50 @@ impl Emitter {
 
     /// Emits a planned linear transform on `src` and returns its output values: one
     /// `LinearTransform`, followed for Horner giant steps ([`Planned::cost`]`.horner`) by
-    /// the rotations by `±n1` and additions that fold its giant sums.
+    /// the rotations by `±n1` and additions that fold its giant sums, and for a folded
+    /// transform (`fold_period`) by the rotate-and-sum that adds its copies.
     pub fn linear_transform(
         &mut self,
         layer: u32,
         src: &[ValueId],
         planned: &Planned,
     ) -> Result<Vec<ValueId>> {
-        if !planned.cost.horner {
-            return self.plain_transform(layer, src, planned);
+        let values = if planned.cost.horner {
+            self.horner_transform(layer, src, planned)?
+        } else {
+            self.plain_transform(layer, src, planned)?
+        };
+        if planned.cost.fold_period == 0 {
+            return Ok(values);
         }
+        values
+            .into_iter()
+            .map(|v| self.rotate_and_sum(layer, v, planned.cost.fold_period))
+            .collect()
+    }
+
+    /// `Σ_b rot(v, b·period)` over the whole ciphertext, by doubling: the sum that completes
+    /// a folded transform.
+    fn rotate_and_sum(&mut self, layer: u32, v: ValueId, period: usize) -> Result<ValueId> {
+        let mut acc = v;
+        for step in fold_steps(period, self.slots) {
+            let r = self.push(layer, |dst| Instr::Rotate {
+                dst,
+                src: acc,
+                step,
+            })?;
+            acc = self.push(layer, |dst| Instr::Add { dst, a: acc, b: r })?;
+        }
+        Ok(acc)
+    }
+
+    /// A transform whose giant steps are folded by repeated rotations by `±n1`.
+    fn horner_transform(
+        &mut self,
+        layer: u32,
+        src: &[ValueId],
+        planned: &Planned,
+    ) -> Result<Vec<ValueId>> {
         let slots = self.slots;
         let n1 = planned.cost.n1.clamp(1, slots);
         // Inner output per (output block, giant index): the diagonals of offset g·n1 + b

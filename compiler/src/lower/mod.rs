@@ -403,9 +403,14 @@ impl<'g> Lowerer<'g> {
                     self.slots,
                     c.horner,
                 ));
+                if c.fold_period != 0 {
+                    self.keys
+                        .borrow_mut()
+                        .extend(cost::fold_steps(c.fold_period, self.slots));
+                }
                 self.work.set(
                     self.work.get()
-                        + cost::GIANT_ROTATION * c.giant_rotations as f64
+                        + cost::GIANT_ROTATION * (c.giant_rotations + c.fold_rotations) as f64
                         + cost::BABY_ROTATION * c.baby_rotations as f64
                         + cost::DIAGONAL * c.diagonals as f64,
                 );
@@ -414,12 +419,16 @@ impl<'g> Lowerer<'g> {
             let layer = em.layer(LayerInfo {
                 name: p.names.join(" + "),
                 kind: format!(
-                    "{} [{}, {} diagonals, n1 {}{}]",
+                    "{} [{}, {} diagonals, n1 {}{}{}]",
                     p.kinds.join(" + "),
                     planned.output.name,
                     planned.cost.diagonals,
                     planned.cost.n1,
-                    if planned.cost.horner { ", horner" } else { "" }
+                    if planned.cost.horner { ", horner" } else { "" },
+                    match planned.cost.fold_period {
+                        0 => String::new(),
+                        period => format!(", folded to period {period}"),
+                    }
                 ),
                 input_shape: src.layout.shape.clone(),
                 output_shape: out_shape.clone(),
