@@ -57,6 +57,8 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
     ap.add_argument("--bin", type=Path, default=None, help="the blindfold binary")
+    ap.add_argument("--plaintext-cache-mib", type=int, default=4096,
+                    help="memory for encoded plaintext operands in the evaluation (MiB)")
     args = ap.parse_args()
     global BIN
     BIN = args.bin or BIN
@@ -78,7 +80,8 @@ def main():
              "--calibration-limit", str(args.calibration_limit)])
         compile_s = time.time() - t
         result = json.loads(run([BIN, "eval", bfc, "--onnx", onnx, "--dataset", test,
-                                 "--limit", str(args.limit), "--json"]))
+                                 "--limit", str(args.limit), "--json",
+                                 "--plaintext-cache-mib", str(args.plaintext_cache_mib)]))
         result["compile_s"] = compile_s
         result["inspect"] = json.loads(run([BIN, "inspect", bfc, "--json"]))
         bfc.unlink()

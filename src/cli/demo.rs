@@ -9,6 +9,7 @@
 
 use super::files::mb;
 use super::measure::{argmax, median_p90, ms, Session};
+use super::CacheArgs;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -76,7 +77,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         p.log_scale,
         p.security.bits()
     );
-    let session = Session::new(circuit, Some(&model))?;
+    let session = Session::new(circuit, Some(&model), CacheArgs::default())?;
     println!(
         "keys      secret key kept by the client; {} of evaluation keys ({} rotations) for \
          the server, made in {:.2} s",

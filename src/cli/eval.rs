@@ -3,6 +3,7 @@
 
 use super::files::{circuit_of, mb};
 use super::measure::{argmax, find_onnx, median_p90, ms, peak_memory_bytes, ImageResult, Session};
+use super::CacheArgs;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::io::{IsTerminal, Write};
@@ -29,6 +30,8 @@ pub struct EvalArgs {
     /// Print one JSON object with the results.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 /// Runs `eval`.
@@ -55,7 +58,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         "{} holds no image",
         args.dataset.display()
     );
-    let session = Session::new(circuit, onnx.as_deref())?;
+    let session = Session::new(circuit, onnx.as_deref(), args.cache)?;
     let mut progress = Progress::new(images.len());
     let start = Instant::now();
     let mut results = Vec::with_capacity(images.len());

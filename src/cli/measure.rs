@@ -2,6 +2,7 @@
 //! original network's scores (the float64 reference interpreter of the imported model), the
 //! cleartext simulation of the circuit, and the time of each phase. Shared by `demo` and `eval`.
 
+use super::CacheArgs;
 use anyhow::{Context, Result};
 use blindfold::compiler::import::{load_onnx, ImportOptions, Model};
 use blindfold::compiler::ir::Tensor;
@@ -9,7 +10,7 @@ use blindfold::compiler::reference;
 use blindfold::dataset::Image;
 use blindfold::runtime::circuit::Circuit;
 use blindfold::runtime::exec::Simulator;
-use blindfold::{Client, Server};
+use blindfold::{Client, PreparedCircuit, Server};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -85,7 +86,7 @@ pub fn argmax(v: &[f64]) -> Option<usize> {
 impl Session {
     /// Makes fresh keys and binds a server to them; `onnx` (if any) is imported for the
     /// plaintext reference.
-    pub fn new(circuit: Circuit, onnx: Option<&Path>) -> Result<Self> {
+    pub fn new(circuit: Circuit, onnx: Option<&Path>, cache: CacheArgs) -> Result<Self> {
         let reference = onnx
             .map(|p| {
                 load_onnx(p, &ImportOptions::default()).with_context(|| {
@@ -98,7 +99,8 @@ impl Session {
         let client = Client::new(circuit.clone())?;
         let keys = client.eval_keys()?.to_bytes(client.params());
         let keygen = start.elapsed();
-        let server = Server::from_key_bytes(circuit, &keys)?;
+        let server =
+            PreparedCircuit::with_plaintext_cache(circuit, cache.bytes())?.bind_bytes(&keys)?;
         Ok(Self {
             client,
             server,

@@ -17,7 +17,32 @@ mod run_circuit;
 mod serve;
 mod sweep;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+/// The memory a server process gives to encoded plaintext operands.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct CacheArgs {
+    /// Memory for the circuit's plaintext operands, encoded once when the server starts (MiB);
+    /// operands beyond it are encoded at each run. Larger circuits run up to twice as fast
+    /// with all of them kept.
+    #[arg(long, value_name = "MIB", default_value_t = 320)]
+    pub plaintext_cache_mib: usize,
+}
+
+impl CacheArgs {
+    /// The budget in bytes.
+    pub fn bytes(&self) -> usize {
+        self.plaintext_cache_mib.saturating_mul(1 << 20)
+    }
+}
+
+impl Default for CacheArgs {
+    fn default() -> Self {
+        Self {
+            plaintext_cache_mib: blindfold::runtime::exec::DEFAULT_PLAINTEXT_CACHE_BYTES >> 20,
+        }
+    }
+}
 
 /// Compile CNNs into CKKS circuits and classify encrypted images.
 #[derive(Debug, Parser)]

@@ -3,8 +3,9 @@
 
 use super::files::{mb, read, write};
 use super::keygen::read_circuit;
+use super::CacheArgs;
 use anyhow::{Context, Result};
-use blindfold::Server;
+use blindfold::PreparedCircuit;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,13 +24,16 @@ pub struct RunArgs {
     /// Where to write the encrypted output.
     #[arg(short, long)]
     output: PathBuf,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 /// Runs `run`.
 pub fn run(args: &RunArgs) -> Result<()> {
     let circuit = read_circuit(&args.circuit)?;
     let keys = read(&args.eval_keys, "evaluation keys")?;
-    let server = Server::from_key_bytes(circuit, &keys)
+    let server = PreparedCircuit::with_plaintext_cache(circuit, args.cache.bytes())
+        .and_then(|prepared| prepared.bind_bytes(&keys))
         .with_context(|| format!("loading the evaluation keys {}", args.eval_keys.display()))?;
     let input = read(&args.input, "encrypted input")?;
     let start = Instant::now();

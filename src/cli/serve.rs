@@ -2,6 +2,7 @@
 //! `blindfold::service` and docs/service.md).
 
 use super::keygen::read_circuit;
+use super::CacheArgs;
 use anyhow::{Context, Result};
 use blindfold::service::{self, ServiceConfig, TlsFiles};
 use blindfold::PreparedCircuit;
@@ -16,6 +17,8 @@ use std::time::Instant;
 pub struct ServeArgs {
     /// The compiled circuit (.bfc) to serve.
     circuit: PathBuf,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Address to listen on (port 0: any free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
@@ -54,7 +57,8 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let model = circuit.meta.model.clone();
     let log_n = circuit.params.log_n;
     let start = Instant::now();
-    let prepared = PreparedCircuit::new(circuit).context("preparing the circuit")?;
+    let prepared = PreparedCircuit::with_plaintext_cache(circuit, args.cache.bytes())
+        .context("preparing the circuit")?;
     let prepare_s = start.elapsed().as_secs_f64();
     let defaults = ServiceConfig::default();
     let config = ServiceConfig {

@@ -6,6 +6,7 @@
 use super::files::mb;
 use super::measure::{argmax, median_p90, ms, Session};
 use super::plot::{plot_sweep, SweepPoint};
+use super::CacheArgs;
 use anyhow::{bail, Context, Result};
 use blindfold::compiler::CompileOptions;
 use clap::Args;
@@ -100,7 +101,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         };
         degree = degree.or(compiled.degree);
         let circuit = compiled.circuit;
-        let session = Session::new(circuit, Some(&args.model))?;
+        let session = Session::new(circuit, Some(&args.model), CacheArgs::default())?;
         let mut right = 0;
         let mut plain_right = 0;
         let mut agree = 0;
