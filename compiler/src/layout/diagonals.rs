@@ -4,8 +4,7 @@
 //! weight `w`: that is entry `s_o` of diagonal `k = (s_i − s_o) mod slots` of block
 //! `(ct_o, ct_i)`, because `rot(x, k)[s_o] = x[s_o + k]`.
 //!
-//! A folded transform of period `p` (one ciphertext in, one out, outputs in the first `p`
-//! slots) puts that weight on diagonal `k = (s_i − s_o) mod p` at slot `s_i − k`, congruent
+//! A folded transform of period `p` (one output ciphertext, outputs in its first `p` slots) puts that weight on diagonal `k = (s_i − s_o) mod p` at slot `s_i − k`, congruent
 //! to `s_o` modulo `p`; the rotate-and-sum after it ([`super::cost::fold_steps`]) adds the
 //! slots congruent to `s_o` together. A dense layer reading a spread-out input then needs at
 //! most `p` diagonals instead of one per distinct slot distance.
@@ -42,12 +41,13 @@ fn place(si: usize, so: usize, slots: usize, period: usize) -> (u32, u32) {
 }
 
 /// The periods worth trying for a transform from `input` to `output`: `slots` (no fold), and
-/// when both are one ciphertext, every power of two from the first one covering the outputs
-/// up to `slots / 2`.
+/// when the output is one ciphertext, every power of two from the first one covering the
+/// outputs up to `slots / 2`. The input may span several ciphertexts: each input block is
+/// folded with the same period, and the rotate-and-sum follows their sum.
 pub fn periods(input: &Layout, output: &Layout) -> Vec<usize> {
     let slots = input.slots;
     let mut out = vec![slots];
-    if input.ciphertexts != 1 || output.ciphertexts != 1 || output.slots != slots {
+    if output.ciphertexts != 1 || output.slots != slots {
         return out;
     }
     let end = output.positions.iter().max().map_or(1, |m| m + 1);
@@ -195,15 +195,17 @@ fn plan_by(
 mod tests {
     use super::*;
 
-    /// Applies a planned one-ciphertext transform to slot values in f64: the diagonals, then
-    /// the rotate-and-sum of a fold, then the bias.
+    /// Applies a planned transform with one output ciphertext to flat slot values `x`
+    /// (`slots` per input ciphertext) in f64: the diagonals, then the rotate-and-sum of a
+    /// fold, then the bias.
     fn apply(planned: &Planned, x: &[f64]) -> Vec<f64> {
-        let slots = x.len();
+        let slots = planned.output.slots;
         let mut z = vec![0.0; slots];
-        for diags in planned.blocks.values() {
+        for (&(_, ci), diags) in &planned.blocks {
+            let block = &x[ci as usize * slots..(ci as usize + 1) * slots];
             for (&k, entries) in diags {
                 for &(t, w) in entries {
-                    z[t as usize] += w * x[(t as usize + k as usize) % slots];
+                    z[t as usize] += w * block[(t as usize + k as usize) % slots];
                 }
             }
         }
@@ -227,6 +229,11 @@ mod tests {
     /// A dense layer with 10 outputs reading 200 values spread over 2048 slots (every 9th
     /// slot, as after strided convolutions).
     fn spread_dense() -> (LinearMap, Layout) {
+        spread_dense_every(9)
+    }
+
+    /// The same with the inputs every `gap` slots (over several ciphertexts past 2048).
+    fn spread_dense_every(gap: usize) -> (LinearMap, Layout) {
         let slots = 2048;
         let inputs = 200;
         let rows: Vec<Vec<(u32, f64)>> = (0..10)
@@ -241,11 +248,12 @@ mod tests {
             rows,
             bias: (0..10).map(|o| o as f64 * 0.5).collect(),
         };
+        let positions: Vec<usize> = (0..inputs).map(|i| i * gap + 3).collect();
         let input = Layout {
             shape: vec![1, inputs],
             slots,
-            ciphertexts: 1,
-            positions: (0..inputs).map(|i| i * 9 + 3).collect(),
+            ciphertexts: (positions[inputs - 1] + 1).div_ceil(slots),
+            positions,
             grid: None,
             name: "spread".into(),
         };
@@ -254,24 +262,36 @@ mod tests {
 
     #[test]
     fn a_dense_layer_on_a_spread_input_is_folded_and_exact() {
-        let (map, input) = spread_dense();
+        check_folded(spread_dense());
+    }
+
+    #[test]
+    fn a_dense_layer_on_an_input_over_three_ciphertexts_is_folded_and_exact() {
+        let (map, input) = spread_dense_every(29);
+        assert_eq!(input.ciphertexts, 3);
+        check_folded((map, input));
+    }
+
+    fn check_folded((map, input): (LinearMap, Layout)) {
         let output = Layout::compact(&[1, 10], input.slots);
         let planned = plan(&map, &input, vec![output.clone()]).unwrap();
-        let unfolded = offsets(&map, &input, &output, input.slots);
+        let unfolded: usize = offsets(&map, &input, &output, input.slots)
+            .iter()
+            .map(|b| b.2.len())
+            .sum();
         assert!(
             planned.cost.fold_period > 0,
             "a fold should be cheapest: {:?}",
             planned.cost
         );
-        assert!(planned.cost.diagonals <= planned.cost.fold_period);
+        assert!(planned.cost.diagonals <= planned.cost.fold_period * input.ciphertexts);
         assert!(
-            planned.cost.diagonals * 10 < unfolded[0].2.len(),
-            "{} folded diagonals against {} unfolded",
+            planned.cost.diagonals * 4 < unfolded,
+            "{} folded diagonals against {unfolded} unfolded",
             planned.cost.diagonals,
-            unfolded[0].2.len()
         );
         let values: Vec<f64> = (0..map.inputs).map(|i| (i as f64 * 0.37).sin()).collect();
-        let mut slots = vec![0.0; input.slots];
+        let mut slots = vec![0.0; input.slots * input.ciphertexts];
         for (i, &p) in input.positions.iter().enumerate() {
             slots[p] = values[i];
         }
