@@ -150,7 +150,6 @@ fn lower_on_small_params(
         min_log_n: 12,
     })
     .map_err(|e| format!("params: {e}"))?;
-    let log_n = spec.log_n;
     let shape = g.fact(g.inputs()[0]).unwrap().shape.clone();
     let circuit = lower::lower(
         g,
