@@ -210,6 +210,15 @@ mod tests {
         }
 
         #[test]
+        fn reduce_and_reduce_i64_match(x in any::<u64>(), y in any::<i64>(), idx in 0usize..4) {
+            let m = Modulus::new(PRIMES[idx]).unwrap();
+            let q = PRIMES[idx];
+            prop_assert_eq!(m.reduce(x), x % q);
+            prop_assert_eq!(m.reduce(x % q), x % q);
+            prop_assert_eq!(m.reduce_i64(y), y.rem_euclid(q as i64) as u64);
+        }
+
+        #[test]
         fn shoup_matches_u128(a in any::<u64>(), w in any::<u64>(), idx in 0usize..4) {
             let m = Modulus::new(PRIMES[idx]).unwrap();
             let w = m.reduce(w);
@@ -232,6 +241,27 @@ mod tests {
             let m = Modulus::new(PRIMES[idx]).unwrap();
             prop_assume!(m.reduce(a) != 0);
             prop_assert_eq!(m.mul(a, m.inv(a).unwrap()), 1);
+        }
+    }
+
+    #[test]
+    fn reduce_is_exact_at_the_edges() {
+        for q in PRIMES {
+            let m = Modulus::new(q).unwrap();
+            for x in [
+                0,
+                1,
+                q - 1,
+                q,
+                q + 1,
+                2 * q,
+                3 * q - 1,
+                u64::MAX - 1,
+                u64::MAX,
+            ] {
+                assert_eq!(m.reduce(x), x % q, "{x} mod {q}");
+            }
+            assert_eq!(m.reduce_i64(i64::MIN), i64::MIN.rem_euclid(q as i64) as u64);
         }
     }
 
