@@ -68,6 +68,11 @@ pub trait Backend: Sync {
         *a = self.add(a, b)?;
         Ok(())
     }
+    /// `a + a`. A backend that estimates errors must know that both terms are one value: its
+    /// error doubles (variance ×4), where two independent errors add in variance (×2).
+    fn double(&self, a: &Self::Value) -> Result<Self::Value> {
+        self.add(a, a)
+    }
     /// `a − b` (same level and scale).
     fn sub(&self, a: &Self::Value, b: &Self::Value) -> Result<Self::Value>;
     /// `−a`.
@@ -458,6 +463,7 @@ impl<B: Backend> Executor<B> {
                     })?;
                 vec![(*dst, poly::evaluate(rules, p, get(src)?)?)]
             }
+            Instr::Add { dst, a, b } if a == b => vec![(*dst, rules.double(get(a)?)?)],
             Instr::Add { dst, a, b } => vec![(*dst, rules.add(get(a)?, get(b)?)?)],
             Instr::Sub { dst, a, b } => vec![(*dst, rules.sub(get(a)?, get(b)?)?)],
             Instr::Mul { dst, a, b } => vec![(*dst, rules.mul(get(a)?, get(b)?)?)],

@@ -76,7 +76,7 @@ impl<B: Backend> PolyEval<'_, '_, B> {
         self.ensure(b)?;
         let rules = self.rules;
         let product = rules.mul(self.t(a)?, self.t(b)?)?;
-        let doubled = rules.add(&product, &product)?;
+        let doubled = rules.double(&product)?;
         let t = if a == b {
             rules.add_const(&doubled, -1.0)?
         } else {

@@ -142,6 +142,14 @@ impl<'a, B: Backend> Rules<'a, B> {
         Ok(Leveled { value, level })
     }
 
+    /// `a + a` (one value added to itself: its error doubles).
+    pub(crate) fn double(&self, a: &Leveled<B::Value>) -> Result<Leveled<B::Value>> {
+        Ok(Leveled {
+            value: self.backend.double(&a.value)?,
+            level: a.level,
+        })
+    }
+
     /// `a − b` at the lower level.
     pub(crate) fn sub(
         &self,
