@@ -332,9 +332,13 @@ fn activation_infos(graph: &Graph) -> Vec<ActivationInfo> {
 pub const DEFAULT_SCALE_BITS: u32 = 40;
 /// Scales (bits) the automatic choice tries.
 pub const AUTO_SCALE_BITS: std::ops::RangeInclusive<u32> = 20..=40;
-/// The estimated error bound is this many standard deviations of the estimated CKKS error
-/// (a Gaussian exceeds 6σ with probability 2e-9, against a few thousand output values).
-pub const NOISE_SIGMAS: f64 = 6.0;
+/// The estimated error bound is this many standard deviations of the estimated CKKS error.
+/// The error of a slot is not Gaussian but close to a Laplace distribution (kurtosis 6, as
+/// measured): its largest terms, from rescaling and key switching, are products slot by slot of
+/// the secret key's canonical embedding and a Gaussian, so its variance differs from slot to
+/// slot. A Laplace variable exceeds `kσ` with probability `exp(−√2·k)`: 7e-7 per output value
+/// at 10σ (a Gaussian bound of 6σ would be exceeded by 2e-4 of them).
+pub const NOISE_SIGMAS: f64 = 10.0;
 /// The error bound may be at most this fraction of the output range (the spread of the
 /// outputs over the calibration images).
 pub const MAX_NOISE_FRACTION: f64 = 1e-2;
