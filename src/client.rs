@@ -4,7 +4,8 @@ use crate::dataset::{self, Image};
 use crate::error::Error;
 use crate::runtime::circuit::{Circuit, EncryptedTensor, Role};
 use crate::runtime::ckks::{
-    os_rng, CkksParams, Decryptor, Encoder, Encryptor, EvalKeys, KeyGenerator, SecretKey,
+    os_rng, Ciphertext, CkksParams, Decryptor, Encoder, Encryptor, EvalKeys, KeyGenerator,
+    SecretKey,
 };
 use crate::runtime::exec::scale_ladder;
 use zeroize::Zeroizing;
@@ -147,6 +148,13 @@ impl Client {
             .map(|ct| self.encoder.decode(&decryptor.decrypt(ct)))
             .collect();
         Ok(self.circuit.output.unpack(&slots)?)
+    }
+
+    /// Decrypts one ciphertext of the circuit's parameter set into its slots (any value of a
+    /// run, for [`crate::precision::trace`]).
+    pub(crate) fn decrypt_slots(&self, ct: &Ciphertext) -> Result<Vec<f64>, Error> {
+        let decryptor = Decryptor::new(&self.params, &self.secret)?;
+        Ok(self.encoder.decode(&decryptor.decrypt(ct)))
     }
 
     /// Reads and decrypts a serialized output ([`EncryptedTensor::to_bytes`]).

@@ -5,7 +5,8 @@
 //! executor) and [`compiler`], and adds what a user of both needs: [`compile_file`] (a model and
 //! calibration images from disk), [`dataset`] (image and data-set readers), and the two roles of
 //! encrypted inference, [`Client`] (keys, encryption, decryption) and [`Server`] (runs a circuit
-//! on ciphertexts with evaluation keys only).
+//! on ciphertexts with evaluation keys only). [`precision`] shows the owner of the keys where an
+//! encrypted run loses precision, step by step.
 //!
 //! See `examples/client_server.rs` for the whole round trip.
 
@@ -13,6 +14,7 @@ pub mod client;
 pub mod compile;
 pub mod dataset;
 pub mod error;
+pub mod precision;
 pub mod server;
 pub mod service;
 

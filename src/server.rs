@@ -123,6 +123,11 @@ impl Server {
         &self.params
     }
 
+    /// The executor bound to the keys (for [`crate::precision::trace`]).
+    pub(crate) fn executor(&self) -> &Executor<CkksBackend> {
+        &self.executor
+    }
+
     /// Runs the circuit on an encrypted input of this circuit; returns the encrypted output.
     pub fn run(&self, input: &EncryptedTensor) -> Result<EncryptedTensor, Error> {
         if input.circuit != self.fingerprint || input.role != Role::Input {

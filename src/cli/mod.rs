@@ -16,6 +16,7 @@ mod predict;
 mod run_circuit;
 mod serve;
 mod sweep;
+mod trace;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -78,6 +79,8 @@ enum Command {
     Client(client::ClientArgs),
     /// The bit-scale study: accuracy, errors and time against the CKKS scale (table + SVG).
     Sweep(sweep::SweepArgs),
+    /// Owner's diagnostic: the error of every step of an encrypted run against the estimate.
+    Trace(trace::TraceArgs),
 }
 
 /// Runs the parsed command.
@@ -95,6 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sweep(args) => sweep::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Client(args) => client::run(&args),
+        Command::Trace(args) => trace::run(&args),
     }
 }
 
