@@ -71,6 +71,19 @@ pub enum RuntimeError {
         /// The Galois element.
         element: u64,
     },
+    /// A key made for lower levels than the ciphertext it should switch.
+    #[error(
+        "the {what} key serves ciphertexts up to level {key_level}, this one is at level {level}; \
+         make the evaluation keys for this circuit (`blindfold keygen`)"
+    )]
+    KeyLevelTooLow {
+        /// Human description: "rotation by 3", "relinearization".
+        what: String,
+        /// The highest level the key serves.
+        key_level: usize,
+        /// The ciphertext's level.
+        level: usize,
+    },
     /// Evaluation keys lack what a circuit needs (checked before running).
     #[error("the evaluation keys do not fit this circuit: {detail}; make them with `blindfold keygen` for this circuit")]
     MissingKeys {
@@ -212,7 +225,9 @@ pub enum FormatError {
         found: String,
     },
     /// The format version is not supported.
-    #[error("unsupported {kind} format version {found} (this build reads version {supported})")]
+    #[error(
+        "unsupported {kind} format version {found} (this build reads versions 1 to {supported})"
+    )]
     Version {
         /// Kind of object.
         kind: &'static str,

@@ -91,7 +91,11 @@ fn keys_and_ciphertexts_round_trip() {
     assert!(evk_bytes.len() < f.evk.size_bytes() * 6 / 10);
     // Sizes are known from the parameters before any key or ciphertext exists.
     let spec = f.params.spec();
-    assert_eq!(spec.eval_keys_len(true, 3), evk_bytes.len() as u64);
+    let top = f.params.max_level();
+    assert_eq!(
+        spec.eval_keys_len(Some(top), &[top; 3]),
+        evk_bytes.len() as u64
+    );
     assert_eq!(
         spec.ciphertext_len(f.ct.level(), 2),
         f.ct.to_bytes(&f.params).len() as u64

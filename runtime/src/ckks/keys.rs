@@ -112,21 +112,70 @@ pub struct PublicKey {
 /// A hybrid key-switching key from `s'` to `s`: per digit `j`, `(b_j, a_j)` over `Q_L ∪ P` with
 /// `b_j = −a_j·s + e_j + P·[Q/Q_j · (Q/Q_j)^-1 mod Q_j]·s'` (the gadget is `P` on the primes of
 /// digit `j` and `0` elsewhere).
+///
+/// A key switch at level `l` reads only the residues modulo `q_0 … q_l` and `P` of the digits
+/// that meet `q_0 … q_l`. A key made for ciphertexts up to level `level` keeps only those
+/// (over `Q_level ∪ P`): the same key, smaller, and unable to serve a higher level.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SwitchingKey {
     pub(crate) b: Vec<RnsPoly<Eval>>,
     pub(crate) a: Vec<RnsPoly<Eval>>,
     pub(crate) seed: [u8; 32],
+    pub(crate) level: usize,
 }
 
 impl SwitchingKey {
-    /// Expands the `a_j` of a key from its seed.
-    pub(crate) fn expand_a(params: &CkksParams, seed: [u8; 32]) -> Vec<RnsPoly<Eval>> {
+    /// Expands the `a_j` of a key from its seed, restricted to `level` (see [`Self::digits`]).
+    pub(crate) fn expand_a(
+        params: &CkksParams,
+        seed: [u8; 32],
+        level: usize,
+    ) -> Vec<RnsPoly<Eval>> {
         let mut rng = ChaCha20Rng::from_seed(seed);
         let basis = params.full_basis();
         (0..params.dnum())
             .map(|_| uniform(params.n(), &basis, &mut rng))
+            .take(Self::digits(params, level))
+            .map(|a| Self::restrict_poly(&a, params.max_level(), level))
             .collect()
+    }
+
+    /// The digits a key switch at `level` uses: those meeting `q_0 … q_level`.
+    pub(crate) fn digits(params: &CkksParams, level: usize) -> usize {
+        level / params.digit_size() + 1
+    }
+
+    /// The residues modulo `q_0 … q_level` and `P` of a polynomial over `Q_from ∪ P`.
+    fn restrict_poly(poly: &RnsPoly<Eval>, from: usize, level: usize) -> RnsPoly<Eval> {
+        if level == from {
+            return poly.clone();
+        }
+        let mut out = poly.slice_limbs(0..level + 1);
+        out.append(&poly.slice_limbs(from + 1..poly.limbs()));
+        out
+    }
+
+    /// The key restricted to ciphertexts up to `level` (at most its own level).
+    pub(crate) fn restricted(&self, params: &CkksParams, level: usize) -> Self {
+        let level = level.min(self.level);
+        let digits = Self::digits(params, level);
+        let restrict = |polys: &[RnsPoly<Eval>]| -> Vec<RnsPoly<Eval>> {
+            polys[..digits]
+                .iter()
+                .map(|p| Self::restrict_poly(p, self.level, level))
+                .collect()
+        };
+        Self {
+            b: restrict(&self.b),
+            a: restrict(&self.a),
+            seed: self.seed,
+            level,
+        }
+    }
+
+    /// The highest ciphertext level the key can switch.
+    pub fn level(&self) -> usize {
+        self.level
     }
 
     /// Size in bytes of the residues in memory.
@@ -224,7 +273,7 @@ impl KeyGenerator {
         let basis = params.full_basis();
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        let a = SwitchingKey::expand_a(params, seed);
+        let a = SwitchingKey::expand_a(params, seed, params.max_level());
         let q_count = params.max_level() + 1;
         let alpha = params.digit_size();
         let p_mod_q: Vec<u64> = params
@@ -255,7 +304,12 @@ impl KeyGenerator {
                 bj
             })
             .collect();
-        SwitchingKey { b, a, seed }
+        SwitchingKey {
+            b,
+            a,
+            seed,
+            level: params.max_level(),
+        }
     }
 
     /// The relinearization key (switches `s²` to `s`).
@@ -279,7 +333,7 @@ impl KeyGenerator {
 
     /// Evaluation keys: relinearization (if `relin`), one key per distinct rotation step
     /// (steps equivalent modulo the slot count share a key; step 0 needs none), and the
-    /// conjugation key if `conjugation`.
+    /// conjugation key if `conjugation`; every key serves every level.
     pub fn eval_keys<R: RngCore + CryptoRng>(
         &self,
         sk: &SecretKey,
@@ -288,20 +342,48 @@ impl KeyGenerator {
         conjugation: bool,
         rng: &mut R,
     ) -> EvalKeys {
-        let relin = relin.then(|| self.relin_key(sk, rng));
-        let mut elements: Vec<u64> = rotations
+        let top = self.params.max_level();
+        let rotations: Vec<(i64, usize)> = rotations.iter().map(|&k| (k, top)).collect();
+        self.eval_keys_at_levels(
+            sk,
+            relin.then_some(top),
+            &rotations,
+            conjugation.then_some(top),
+            rng,
+        )
+    }
+
+    /// [`Self::eval_keys`] with each key restricted to the highest ciphertext level it must
+    /// serve: `relin` and `conjugation` give that level for their key (`None`: no key), and
+    /// `rotations` pairs each step with it (steps sharing a key get the highest of their
+    /// levels). A circuit that rotates or multiplies at low levels only needs a fraction of the
+    /// full keys (`runtime::exec::key_levels`).
+    pub fn eval_keys_at_levels<R: RngCore + CryptoRng>(
+        &self,
+        sk: &SecretKey,
+        relin: Option<usize>,
+        rotations: &[(i64, usize)],
+        conjugation: Option<usize>,
+        rng: &mut R,
+    ) -> EvalKeys {
+        let top = self.params.max_level();
+        let relin = relin.map(|level| self.relin_key(sk, rng).restricted(&self.params, level));
+        let mut levels: BTreeMap<u64, usize> = BTreeMap::new();
+        let elements = rotations
             .iter()
-            .map(|&k| galois_element_for_rotation(k, &self.params))
-            .filter(|&g| g != 1)
-            .collect();
-        if conjugation {
-            elements.push(galois_element_for_conjugation(&self.params));
+            .map(|&(k, level)| (galois_element_for_rotation(k, &self.params), level))
+            .filter(|&(g, _)| g != 1)
+            .chain(conjugation.map(|level| (galois_element_for_conjugation(&self.params), level)));
+        for (g, level) in elements {
+            let entry = levels.entry(g).or_insert(0);
+            *entry = (*entry).max(level.min(top));
         }
-        elements.sort_unstable();
-        elements.dedup();
-        let galois = elements
+        let galois = levels
             .into_iter()
-            .map(|g| (g, self.galois_key(sk, g, rng)))
+            .map(|(g, level)| {
+                let key = self.galois_key(sk, g, rng).restricted(&self.params, level);
+                (g, key)
+            })
             .collect();
         EvalKeys {
             relin,

@@ -84,7 +84,9 @@ pub(crate) fn apply_key_extended(
 ) -> [RnsPoly<Eval>; 2] {
     let level = dec.level;
     let q_count = level + 1;
-    let top = params.max_level() + 1;
+    // The key holds `q_0 … q_key.level` then `P`; the evaluator checked `key.level >= level`.
+    let top = key.level + 1;
+    debug_assert!(key.level >= level && key.b.len() >= dec.digits.len());
     let qp = params.qp_basis(level);
     let n = params.n();
     let key_limb = |t: usize| if t < q_count { t } else { top + (t - q_count) };

@@ -20,8 +20,11 @@ use zeroize::Zeroizing;
 
 /// Magic bytes opening every blindfold binary object.
 pub const MAGIC: [u8; 4] = *b"BLDF";
-/// Version of the formats written by this build.
-pub const FORMAT_VERSION: u16 = 1;
+/// Version of the formats written by this build. Version 2 added the level of each
+/// key-switching key (version 1 keys serve every level); the other formats are unchanged.
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest version this build reads.
+pub const OLDEST_READ_VERSION: u16 = 1;
 
 /// Kind tags of serialized objects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,6 +194,7 @@ pub(crate) struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
     kind: Kind,
+    version: u16,
 }
 
 impl<'a> Reader<'a> {
@@ -201,9 +205,15 @@ impl<'a> Reader<'a> {
                 expected: kind.name(),
             });
         }
-        let mut r = Self { data, pos: 4, kind };
+        let mut r = Self {
+            data,
+            pos: 4,
+            kind,
+            version: FORMAT_VERSION,
+        };
         let version = u16::from_le_bytes([r.u8()?, r.u8()?]);
-        if version != FORMAT_VERSION {
+        r.version = version;
+        if !(OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(FormatError::Version {
                 kind: kind.name(),
                 found: version,
@@ -436,16 +446,29 @@ fn packed_poly_len(n: usize, primes: &[u64]) -> u64 {
 const HEADER_LEN: u64 = 4 + 2 + 1 + 16;
 
 impl CkksParamsSpec {
-    /// Length of [`EvalKeys::to_bytes`] for keys holding a relinearization key (when `relin`)
-    /// and `galois` rotation/conjugation keys: what a client uploads, known before keygen.
-    pub fn eval_keys_len(&self, relin: bool, galois: usize) -> u64 {
+    /// Length of [`EvalKeys::to_bytes`] for keys holding a relinearization key for levels up to
+    /// `relin` (`None`: none) and one rotation/conjugation key per entry of `rotation_levels`
+    /// (the highest level each serves): what a client uploads, known before keygen.
+    pub fn eval_keys_len(&self, relin: Option<usize>, rotation_levels: &[usize]) -> u64 {
+        let key = |level: usize| self.switching_key_len(level);
+        HEADER_LEN
+            + 1
+            + relin.map_or(0, key)
+            + 4
+            + rotation_levels.iter().map(|&l| 8 + key(l)).sum::<u64>()
+    }
+
+    /// Serialized length of a key-switching key serving levels up to `level`: the seed of its
+    /// uniform parts, its level, then one `b` per digit meeting `q_0 … q_level`, over
+    /// `q_0 … q_level` and `P`.
+    fn switching_key_len(&self, level: usize) -> u64 {
         let n = 1usize << self.log_n;
+        let top = self.q.len().saturating_sub(1);
+        let level = level.min(top);
         let digit_size = self.q.len().div_ceil(self.dnum.max(1)).max(1);
-        let digits = self.q.len().div_ceil(digit_size) as u64;
-        let qp: Vec<u64> = self.q.iter().chain(&self.p).copied().collect();
-        // A switching key: the seed of its uniform parts, then one `b` per digit over Q·P.
-        let key = 32 + digits * packed_poly_len(n, &qp);
-        HEADER_LEN + 1 + u64::from(relin) * key + 4 + galois as u64 * (8 + key)
+        let digits = (level / digit_size + 1) as u64;
+        let qp: Vec<u64> = self.q[..=level].iter().chain(&self.p).copied().collect();
+        32 + 4 + digits * packed_poly_len(n, &qp)
     }
 
     /// Length of [`Ciphertext::to_bytes`] for a ciphertext of `parts` polynomials at `level`.
@@ -528,7 +551,8 @@ impl PublicKey {
 
 fn write_switching_key(w: &mut Writer, key: &SwitchingKey, params: &CkksParams) {
     w.bytes(&key.seed);
-    let basis = params.full_basis();
+    w.u32(key.level as u32);
+    let basis = params.qp_basis(key.level);
     for b in &key.b {
         w.poly(b, &basis);
     }
@@ -536,14 +560,28 @@ fn write_switching_key(w: &mut Writer, key: &SwitchingKey, params: &CkksParams) 
 
 fn read_switching_key(r: &mut Reader<'_>, params: &CkksParams) -> Result<SwitchingKey> {
     let seed = r.array32()?;
-    let basis = params.full_basis();
-    let b = (0..params.dnum())
+    let level = if r.version >= 2 {
+        r.u32()? as usize
+    } else {
+        params.max_level()
+    };
+    if level > params.max_level() {
+        return Err(r
+            .corrupted(format!(
+                "a key for level {level}, above the top level {}",
+                params.max_level()
+            ))
+            .into());
+    }
+    let basis = params.qp_basis(level);
+    let b = (0..SwitchingKey::digits(params, level))
         .map(|_| r.poly(params.n(), &basis))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(SwitchingKey {
         b,
-        a: SwitchingKey::expand_a(params, seed),
+        a: SwitchingKey::expand_a(params, seed, level),
         seed,
+        level,
     })
 }
 

@@ -10,7 +10,7 @@
 //! plaintext). The cache stays within a byte budget ([`CkksBackend::with_plaintext_cache`],
 //! [`DEFAULT_PLAINTEXT_CACHE_BYTES`]); operands beyond it are encoded at each use.
 
-use super::{scale_ladder, Backend, DenseFn, Executor, PlainKey, PlainRef};
+use super::{key_levels, scale_ladder, Backend, DenseFn, Executor, KeyLevels, PlainKey, PlainRef};
 use crate::circuit::Circuit;
 use crate::ckks::keys::galois_element_for_rotation;
 use crate::ckks::{Ciphertext, CkksParams, EvalKeys, Evaluator, PlainResidues, Plaintext};
@@ -38,6 +38,8 @@ pub struct CkksBackend {
     rotations: Arc<[u32]>,
     /// Whether the circuit multiplies ciphertexts (needs the relinearization key).
     needs_relinearization: bool,
+    /// The highest level at which the circuit uses each key.
+    key_levels: Arc<KeyLevels>,
     cache_budget: usize,
     cache: Arc<PlainCache>,
 }
@@ -99,6 +101,7 @@ impl CkksBackend {
             ladder: scale_ladder(&circuit.params, circuit.input.level),
             rotations: circuit.rotations.clone().into(),
             needs_relinearization: circuit.needs_relinearization(),
+            key_levels: Arc::new(key_levels(circuit)?),
             cache_budget: DEFAULT_PLAINTEXT_CACHE_BYTES,
             cache: Arc::default(),
         })
@@ -134,10 +137,40 @@ impl CkksBackend {
                 detail: "no relinearization key, and the circuit multiplies ciphertexts".into(),
             });
         }
+        self.check_key_levels(&keys)?;
         Ok(Self {
             eval,
             ..self.clone()
         })
+    }
+
+    /// Refuses keys restricted to lower levels than the circuit uses them at.
+    fn check_key_levels(&self, keys: &EvalKeys) -> Result<()> {
+        let params = self.eval.params();
+        let too_low = |what: String, key_level: usize, needed: usize| RuntimeError::MissingKeys {
+            detail: format!(
+                "the {what} key serves ciphertexts up to level {key_level}, but the circuit uses \
+                 it at level {needed}"
+            ),
+        };
+        for &step in self.rotations.iter() {
+            let g = galois_element_for_rotation(i64::from(step), params);
+            let Some(key) = keys.galois.get(&g) else {
+                continue;
+            };
+            let Some(needed) = self.key_levels.rotation(step) else {
+                continue;
+            };
+            if key.level() < needed {
+                return Err(too_low(format!("rotation by {step}"), key.level(), needed));
+            }
+        }
+        if let (Some(needed), Some(key)) = (self.key_levels.relinearization, &keys.relin) {
+            if key.level() < needed {
+                return Err(too_low("relinearization".into(), key.level(), needed));
+            }
+        }
+        Ok(())
     }
 
     /// Sets the byte budget of the plaintext cache that [`Backend::prepare`] fills (call it

@@ -25,6 +25,7 @@
 
 mod ckks;
 mod cost;
+mod key_levels;
 mod linear;
 mod noise;
 mod poly;
@@ -33,6 +34,7 @@ mod slots;
 
 pub use ckks::{CkksBackend, DEFAULT_PLAINTEXT_CACHE_BYTES};
 pub use cost::{count, count_steps, CostBackend, Counts};
+pub use key_levels::{key_levels, KeyLevels};
 pub use noise::{Encryption, NoiseBackend, NoiseEstimate, NoiseEstimator, Noisy, NoisyPlain};
 pub use slots::{simulate, Simulator, SlotBackend};
 

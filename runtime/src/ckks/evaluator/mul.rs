@@ -60,6 +60,13 @@ impl Evaluator {
             .as_ref()
             .and_then(|k| k.relin.as_ref())
             .ok_or(RuntimeError::MissingRelinKey)?;
+        if key.level < ct.level {
+            return Err(RuntimeError::KeyLevelTooLow {
+                what: "relinearization".into(),
+                key_level: key.level,
+                level: ct.level,
+            });
+        }
         let dec = decompose(&self.params, &ct.parts[2], ct.level);
         let [k0, k1] = apply_key(&self.params, &dec, key, None);
         let basis = self.params.q_basis(ct.level);

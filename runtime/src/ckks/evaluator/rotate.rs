@@ -42,14 +42,27 @@ impl RotationSum {
 }
 
 impl Evaluator {
-    fn galois_key(&self, g: u64, what: impl FnOnce() -> String) -> Result<&SwitchingKey> {
-        self.keys
-            .as_ref()
-            .and_then(|k| k.galois.get(&g))
-            .ok_or_else(|| RuntimeError::MissingGaloisKey {
+    /// The key of Galois element `g`, checked to serve ciphertexts at `level`.
+    fn galois_key(
+        &self,
+        g: u64,
+        level: usize,
+        what: impl FnOnce() -> String,
+    ) -> Result<&SwitchingKey> {
+        let Some(key) = self.keys.as_ref().and_then(|k| k.galois.get(&g)) else {
+            return Err(RuntimeError::MissingGaloisKey {
                 what: what(),
                 element: g,
-            })
+            });
+        };
+        if key.level < level {
+            return Err(RuntimeError::KeyLevelTooLow {
+                what: what(),
+                key_level: key.level,
+                level,
+            });
+        }
+        Ok(key)
     }
 
     /// Rotates slots left by `step` (slot `j` receives slot `j + step`); negative steps rotate
@@ -75,7 +88,7 @@ impl Evaluator {
         what: impl FnOnce() -> String,
     ) -> Result<Ciphertext> {
         self.relinearized(ct, "rotate")?;
-        let key = self.galois_key(g, what)?;
+        let key = self.galois_key(g, ct.level, what)?;
         let ring = self.params.ring();
         let c1 = ct.parts[1].automorphism(g, ring);
         let dec = decompose(&self.params, &c1, ct.level);
@@ -117,7 +130,7 @@ impl Evaluator {
             let key = if g == 1 {
                 None
             } else {
-                Some(self.galois_key(g, || format!("rotation by {step}"))?)
+                Some(self.galois_key(g, level, || format!("rotation by {step}"))?)
             };
             keys.push((g, key));
         }
@@ -180,7 +193,8 @@ impl Evaluator {
                 if g == 1 {
                     Ok(None)
                 } else {
-                    self.galois_key(g, || format!("rotation by {s}")).map(Some)
+                    self.galois_key(g, ct.level, || format!("rotation by {s}"))
+                        .map(Some)
                 }
             })
             .collect::<Result<_>>()?;
