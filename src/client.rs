@@ -7,7 +7,7 @@ use crate::runtime::ckks::{
     os_rng, Ciphertext, CkksParams, Decryptor, Encoder, Encryptor, EvalKeys, KeyGenerator,
     SecretKey,
 };
-use crate::runtime::exec::scale_ladder;
+use crate::runtime::exec::{key_levels, scale_ladder};
 use zeroize::Zeroizing;
 
 /// Holds the secret key of one circuit's parameter set. Makes the evaluation keys a server
@@ -85,14 +85,21 @@ impl Client {
     }
 
     /// Fresh evaluation keys for the circuit: one rotation key per step in
-    /// [`Circuit::rotations`] and the relinearization key when the circuit needs it.
+    /// [`Circuit::rotations`] and the relinearization key when the circuit needs it, each
+    /// restricted to the highest level the circuit uses it at
+    /// ([`crate::runtime::exec::key_levels`]).
     pub fn eval_keys(&self) -> Result<EvalKeys, Error> {
-        let rotations: Vec<i64> = self.circuit.rotations.iter().map(|&r| r.into()).collect();
-        Ok(KeyGenerator::new(&self.params).eval_keys(
+        let levels = key_levels(&self.circuit)?;
+        let rotations: Vec<(i64, usize)> = levels
+            .rotations
+            .iter()
+            .map(|(&step, &level)| (step.into(), level))
+            .collect();
+        Ok(KeyGenerator::new(&self.params).eval_keys_at_levels(
             &self.secret,
-            self.circuit.needs_relinearization(),
+            levels.relinearization,
             &rotations,
-            false,
+            None,
             &mut os_rng()?,
         ))
     }

@@ -7,7 +7,7 @@
 //! predicted accuracy. Rendered as a table or as JSON (field names in `docs/circuit.md`).
 
 use blindfold_runtime::circuit::{Circuit, ValueId};
-use blindfold_runtime::exec::{count_steps, Counts};
+use blindfold_runtime::exec::{count_steps, key_levels, Counts};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -59,7 +59,8 @@ pub struct Report {
     pub p_bits: Vec<u32>,
     /// Galois keys the server needs.
     pub rotation_keys: usize,
-    /// Size of the evaluation keys (relinearization + rotations) as written to a file.
+    /// Size of the evaluation keys (relinearization + rotations, each restricted to the highest
+    /// level the circuit uses it at) as written to a file.
     pub eval_key_bytes: u64,
     /// Size of the input ciphertexts as written to a file.
     pub input_ciphertext_bytes: u64,
@@ -80,6 +81,7 @@ impl Report {
     pub fn new(circuit: &Circuit) -> Result<Self> {
         let spec = &circuit.params;
         let per_step = count_steps(circuit)?;
+        let key_levels = key_levels(circuit)?;
         let mut levels: HashMap<ValueId, usize> = circuit
             .input
             .values
@@ -143,7 +145,7 @@ impl Report {
             q_bits: spec.q.iter().map(|&q| bits(q)).collect(),
             p_bits: spec.p.iter().map(|&p| bits(p)).collect(),
             rotation_keys,
-            eval_key_bytes: spec.eval_keys_len(true, rotation_keys),
+            eval_key_bytes: key_levels.eval_keys_len(spec),
             input_ciphertext_bytes: circuit.input.values.len() as u64
                 * spec.ciphertext_len(circuit.input.level, 2),
             output_ciphertext_bytes: circuit.output.values.len() as u64
