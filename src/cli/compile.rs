@@ -112,6 +112,8 @@ pub fn run(args: &CompileArgs) -> Result<()> {
                         "bound": n.bound,
                         "output_range": n.output_range,
                         "min_margin": n.min_margin,
+                        "expected_flips": n.expected_flips,
+                        "calibration_images": n.images,
                         "accurate": n.accurate,
                     }),
                 );
@@ -127,7 +129,8 @@ pub fn run(args: &CompileArgs) -> Result<()> {
         if let Some(n) = &compiled.noise {
             println!(
                 "noise     scale 2^{}{}: estimated CKKS error σ {:.2e}, bound {:.0}σ = {:.2e} \
-                 ({:.1e} of the output range {:.3}; smallest top-2 margin {})",
+                 ({:.1e} of the output range {:.3}; smallest top-2 margin {}; {:.1e} of {} \
+                 calibration images expected to change class)",
                 n.scale_bits,
                 if n.automatic { " (automatic)" } else { "" },
                 n.std_dev,
@@ -136,6 +139,8 @@ pub fn run(args: &CompileArgs) -> Result<()> {
                 n.bound / n.output_range,
                 n.output_range,
                 n.min_margin.map_or("-".to_string(), |m| format!("{m:.3e}")),
+                n.expected_flips,
+                n.images,
             );
         }
         println!(
