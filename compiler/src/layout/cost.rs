@@ -54,6 +54,18 @@ pub struct TransformCost {
     pub total: f64,
 }
 
+impl TransformCost {
+    /// The period of the diagonals over `slots` slots: the fold period, or `slots` for a
+    /// transform that is not folded.
+    pub fn period(&self, slots: usize) -> usize {
+        if self.fold_period == 0 {
+            slots
+        } else {
+            self.fold_period
+        }
+    }
+}
+
 /// The cost of evaluating blocks `(output, input, offsets)` with `n1` baby steps over `slots`.
 pub fn evaluate(blocks: &[(u32, u32, Vec<u32>)], n1: usize, slots: usize) -> TransformCost {
     let mut baby: BTreeSet<(u32, u32)> = BTreeSet::new();

@@ -94,11 +94,7 @@ pub fn offsets(
 /// The bias sits at the output slots only, so the rotate-and-sum of a fold adds it once.
 pub fn extract(map: &LinearMap, input: &Layout, output: Layout, cost: TransformCost) -> Planned {
     let slots = input.slots;
-    let period = if cost.fold_period == 0 {
-        slots
-    } else {
-        cost.fold_period
-    };
+    let period = cost.period(slots);
     let mut blocks: Blocks = BTreeMap::new();
     let mut bias = vec![Vec::new(); output.ciphertexts];
     for (o, row) in map.rows.iter().enumerate() {
@@ -209,10 +205,7 @@ mod tests {
                 }
             }
         }
-        let period = match planned.cost.fold_period {
-            0 => slots,
-            p => p,
-        };
+        let period = planned.cost.period(slots);
         let mut y: Vec<f64> = (0..slots)
             .map(|s| {
                 (0..slots / period)
