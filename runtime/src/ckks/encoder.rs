@@ -169,22 +169,9 @@ impl Encoder {
         if max < I64_EXACT {
             // The usual case: every coefficient is an i64, converted once for all primes.
             let ints: Vec<i64> = rounded.iter().map(|&c| c as i64).collect();
-            poly.par_limbs_mut()
-                .zip(basis.par_iter())
-                .for_each(|(limb, p)| {
-                    let m = p.modulus();
-                    for (x, &c) in limb.iter_mut().zip(&ints) {
-                        *x = m.reduce_i64(c);
-                    }
-                });
+            reduce_into(&mut poly, &basis, &ints, |m, c| m.reduce_i64(c));
         } else {
-            poly.par_limbs_mut()
-                .zip(basis.par_iter())
-                .for_each(|(limb, p)| {
-                    for (x, &c) in limb.iter_mut().zip(&rounded) {
-                        *x = reduce_f64(p.modulus(), c);
-                    }
-                });
+            reduce_into(&mut poly, &basis, &rounded, reduce_f64);
         }
         Ok(Plaintext::new(poly.into_eval(&basis), level, scale))
     }
@@ -219,6 +206,24 @@ impl Encoder {
 const I64_EXACT: f64 = 9.2e18;
 
 /// Reduces an integral `f64` (any magnitude) modulo `q`, exactly.
+/// Fills limb `i` of `poly` with `reduce(q_i, c)` for every coefficient `c`, in parallel over the
+/// primes.
+fn reduce_into<T: Copy + Sync>(
+    poly: &mut RnsPoly<Coeff>,
+    basis: &[&crate::math::Prime],
+    coeffs: &[T],
+    reduce: impl Fn(&crate::math::Modulus, T) -> u64 + Sync,
+) {
+    poly.par_limbs_mut()
+        .zip(basis.par_iter())
+        .for_each(|(limb, p)| {
+            let m = p.modulus();
+            for (x, &c) in limb.iter_mut().zip(coeffs) {
+                *x = reduce(m, c);
+            }
+        });
+}
+
 fn reduce_f64(m: &crate::math::Modulus, v: f64) -> u64 {
     if v.abs() < I64_EXACT {
         return m.reduce_i64(v as i64);
