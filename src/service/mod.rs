@@ -28,6 +28,7 @@ pub use key_store::{KeyId, KeyStore, KeyStoreError};
 pub use metrics::{Gauges, Metrics};
 
 use crate::error::Error;
+use crate::runtime::ckks::serial::to_hex;
 use crate::server::PreparedCircuit;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -232,7 +233,7 @@ pub fn start(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let fingerprint = prepared.fingerprint();
     let store = match &config.key_store {
-        Some(dir) => KeyStore::open(&dir.join(hex(&fingerprint)), config.key_store_bytes)?,
+        Some(dir) => KeyStore::open(&dir.join(to_hex(&fingerprint)), config.key_store_bytes)?,
         None => KeyStore::in_memory(config.key_store_bytes),
     };
     let listener =
@@ -327,9 +328,4 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// Lowercase hex of bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -4,8 +4,8 @@
 use super::api_error::ApiError;
 use super::key_store::{KeyId, KeyStore};
 use super::metrics::{Gauges, Metrics};
-use super::{hex, ServiceConfig, CIRCUIT_HEADER, KEY_ID_HEADER, MAX_BODY_HEADER, RUN_MS_HEADER};
-use crate::runtime::ckks::serial::{peek_kind, Kind};
+use super::{ServiceConfig, CIRCUIT_HEADER, KEY_ID_HEADER, MAX_BODY_HEADER, RUN_MS_HEADER};
+use crate::runtime::ckks::serial::{peek_kind, to_hex, Kind};
 use crate::server::{PreparedCircuit, Server};
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -40,7 +40,7 @@ pub(crate) struct AppState {
 impl AppState {
     pub(crate) fn new(prepared: PreparedCircuit, store: KeyStore, config: &ServiceConfig) -> Self {
         let circuit_bytes = Bytes::from(prepared.circuit().to_bytes());
-        let fingerprint = hex(&prepared.fingerprint());
+        let fingerprint = to_hex(&prepared.fingerprint());
         Self {
             prepared,
             circuit_bytes,

@@ -129,10 +129,7 @@ impl Circuit {
 
     /// [`Self::fingerprint`] in lower-case hexadecimal.
     pub fn fingerprint_hex(&self) -> String {
-        self.fingerprint()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::ckks::serial::to_hex(&self.fingerprint())
     }
 }
 

@@ -324,11 +324,7 @@ impl CkksParams {
 
     /// The fingerprint in hexadecimal.
     pub fn fingerprint_hex(&self) -> String {
-        self.0
-            .fingerprint
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        super::serial::to_hex(&self.0.fingerprint)
     }
 
     pub(crate) fn ring(&self) -> &RingContext {

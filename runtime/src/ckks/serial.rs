@@ -26,6 +26,11 @@ pub const FORMAT_VERSION: u16 = 2;
 /// The oldest version this build reads.
 pub const OLDEST_READ_VERSION: u16 = 1;
 
+/// Lower-case hexadecimal of `bytes`: how fingerprints are shown and named on disk.
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Kind tags of serialized objects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
