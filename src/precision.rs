@@ -1,7 +1,8 @@
 //! Where the precision of an encrypted run goes. The circuit runs once on real ciphertexts and
 //! once in the noise estimator ([`NoiseEstimator`]: the exact cleartext slots plus the error
 //! variance CKKS should add); after every step the client decrypts what the server computed and
-//! compares it with the cleartext value and with the predicted error.
+//! compares it with the cleartext value and with the predicted error. The server time of each
+//! step comes with it: where the time goes, next to where the precision goes.
 //!
 //! The error of a slot is close to a Laplace distribution (its largest terms are products, slot
 //! by slot, of the secret key's embedding and a Gaussian), so the largest of `n` slot errors is
@@ -15,6 +16,7 @@ use crate::error::Error;
 use crate::runtime::ckks::Ciphertext;
 use crate::runtime::exec::{Encryption, NoiseEstimator, Noisy};
 use crate::{Client, Server};
+use std::time::Instant;
 
 /// The precision of the values one step of a circuit produced.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +42,8 @@ pub struct StepPrecision {
     pub worst_slot: usize,
     /// How many slot errors were compared (slots times result ciphertexts).
     pub compared: usize,
+    /// Server time of the step in milliseconds (the decryptions of the trace excluded).
+    pub run_ms: f64,
 }
 
 impl StepPrecision {
@@ -74,7 +78,9 @@ pub fn trace(
     let input = client.encrypt(tensor)?;
     let mut steps = Vec::with_capacity(estimated.len());
     let mut failure = None;
+    let mut step_start = Instant::now();
     server.executor().run_inspect(input.ciphertexts, |view| {
+        let run_ms = step_start.elapsed().as_secs_f64() * 1e3;
         if failure.is_some() {
             return;
         }
@@ -88,16 +94,12 @@ pub fn trace(
             .into_iter()
             .filter_map(|id| view.value(id))
             .collect();
-        match compare(
-            client,
-            view.index,
-            view.step.instr.name(),
-            noisy,
-            &ciphertexts,
-        ) {
-            Ok(step) => steps.push(step),
+        let op = view.step.instr.name();
+        match compare(client, view.index, op, noisy, &ciphertexts) {
+            Ok(step) => steps.push(StepPrecision { run_ms, ..step }),
             Err(e) => failure = Some(e),
         }
+        step_start = Instant::now();
     })?;
     match failure {
         Some(e) => Err(e),
@@ -149,6 +151,7 @@ fn compare(
         max_deviations: 0.0,
         worst_slot: 0,
         compared: 0,
+        run_ms: 0.0,
     };
     for (n, ct) in noisy.iter().zip(ciphertexts) {
         let decrypted = client.decrypt_slots(ct)?;

@@ -1,6 +1,6 @@
 //! `blindfold trace model.bfc --input IMG`: where an encrypted run loses precision. Makes keys,
 //! encrypts the input, runs the circuit and decrypts every intermediate value, and prints per
-//! step the measured error next to the compiler's noise estimate.
+//! step the measured error next to the compiler's noise estimate, and the step's server time.
 
 use super::files::{circuit_of, first_image};
 use super::CacheArgs;
@@ -60,6 +60,7 @@ fn json(s: &StepPrecision) -> serde_json::Value {
         "predicted_std_dev": s.predicted_std_dev,
         "max_deviations": s.max_deviations,
         "worst_slot": s.worst_slot,
+        "run_ms": s.run_ms,
         "expected_max_deviations": s.expected_max_deviations(),
         "above_estimate": s.above_estimate(),
     })
@@ -67,8 +68,8 @@ fn json(s: &StepPrecision) -> serde_json::Value {
 
 fn print_table(steps: &[StepPrecision]) {
     println!(
-        "{:>4}  {:<18} {:>5} {:>6} {:>10} {:>10} {:>10} {:>8} {:>7}",
-        "step", "op", "level", "scale", "max |x|", "max error", "pred. σ", "max e/σ", "slot"
+        "{:>4}  {:<18} {:>5} {:>6} {:>10} {:>10} {:>10} {:>8} {:>7} {:>9}",
+        "step", "op", "level", "scale", "max |x|", "max error", "pred. σ", "max e/σ", "slot", "ms"
     );
     for s in steps {
         let flag = if s.above_estimate() {
@@ -77,7 +78,7 @@ fn print_table(steps: &[StepPrecision]) {
             ""
         };
         println!(
-            "{:>4}  {:<18} {:>5} {:>6.1} {:>10.3e} {:>10.3e} {:>10.3e} {:>8.1} {:>7}{flag}",
+            "{:>4}  {:<18} {:>5} {:>6.1} {:>10.3e} {:>10.3e} {:>10.3e} {:>8.1} {:>7} {:>9.1}{flag}",
             s.index,
             s.op,
             s.level,
@@ -86,7 +87,8 @@ fn print_table(steps: &[StepPrecision]) {
             s.max_error,
             s.predicted_std_dev,
             s.max_deviations,
-            s.worst_slot
+            s.worst_slot,
+            s.run_ms
         );
     }
 }
