@@ -50,6 +50,13 @@ pub struct TransformCost {
     pub fold_period: usize,
     /// The rotations of the rotate-and-sum of a folded transform.
     pub fold_rotations: usize,
+    /// The input copies made before a replicated transform (0 or 1: not replicated): copy `c`
+    /// is the input shifted right by `c · replica_period` slots.
+    pub replicas: usize,
+    /// The slot distance between two copies of a replicated input.
+    pub replica_period: usize,
+    /// The rotations that make the copies.
+    pub replica_rotations: usize,
     /// The weighted total.
     pub total: f64,
 }
@@ -98,9 +105,8 @@ pub fn evaluate(blocks: &[(u32, u32, Vec<u32>)], n1: usize, slots: usize) -> Tra
         diagonals,
         rotation_keys: keys.len(),
         horner: false,
-        fold_period: 0,
-        fold_rotations: 0,
         total,
+        ..TransformCost::default()
     }
 }
 
@@ -200,9 +206,8 @@ pub fn evaluate_horner(blocks: &[(u32, u32, Vec<u32>)], n1: usize, slots: usize)
         diagonals,
         rotation_keys,
         horner: true,
-        fold_period: 0,
-        fold_rotations: 0,
         total,
+        ..TransformCost::default()
     }
 }
 
@@ -242,6 +247,40 @@ pub fn fold_steps(period: usize, slots: usize) -> Vec<u32> {
         step *= 2;
     }
     steps
+}
+
+/// The rotation steps that make `copies` (a power of two) copies of a ciphertext, `period`
+/// slots apart, by doubling: right rotations by `period · 2^i`, written as left steps.
+pub fn replication_steps(period: usize, copies: usize, slots: usize) -> Vec<u32> {
+    let mut steps = Vec::new();
+    let mut made = 1;
+    while made < copies {
+        steps.push((slots - (period * made) % slots) as u32);
+        made *= 2;
+    }
+    steps
+}
+
+/// `cost` with the replication of its input into `copies` copies `period` slots apart added:
+/// one rotation per doubling, and a key per step not in `known`.
+pub fn with_replication(
+    mut cost: TransformCost,
+    period: usize,
+    copies: usize,
+    slots: usize,
+    known: &BTreeSet<u32>,
+) -> TransformCost {
+    let steps = replication_steps(period, copies, slots);
+    if steps.is_empty() {
+        return cost;
+    }
+    let new_keys = steps.iter().filter(|s| !known.contains(s)).count();
+    cost.replicas = copies;
+    cost.replica_period = period;
+    cost.replica_rotations = steps.len();
+    cost.rotation_keys += new_keys;
+    cost.total += GIANT_ROTATION * steps.len() as f64 + ROTATION_KEY * new_keys as f64;
+    cost
 }
 
 /// `cost` with the rotate-and-sum of a transform folded to `period` added (unchanged for a

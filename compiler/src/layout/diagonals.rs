@@ -9,7 +9,7 @@
 //! slots congruent to `s_o` together. A dense layer reading a spread-out input then needs at
 //! most `p` diagonals instead of one per distinct slot distance.
 
-use super::cost::{best_n1, best_shared, fold_steps, with_fold, TransformCost};
+use super::cost::{best_n1, best_shared, fold_steps, with_fold, with_replication, TransformCost};
 use super::{Layout, LinearMap};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -40,6 +40,60 @@ fn place(si: usize, so: usize, slots: usize, period: usize) -> (u32, u32) {
     (k as u32, t as u32)
 }
 
+/// The copies of a one-ciphertext input a replicated transform reads: copy `c` is the input
+/// shifted right by `c · period` slots (made by [`super::cost::replication_steps`]). Output
+/// slot `s` reads copy `min(s / period, copies − 1)`: when the output channels are `period`
+/// slots apart, every channel then sees the input at the same distance, and a convolution
+/// from one channel needs one diagonal per kernel offset instead of one per (channel, offset).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Replication {
+    /// Slots between two copies.
+    pub period: usize,
+    /// Number of copies (0 or 1: none).
+    pub copies: usize,
+}
+
+impl Replication {
+    /// The replication a planned transform uses.
+    pub fn of(cost: &TransformCost) -> Self {
+        Self {
+            period: cost.replica_period,
+            copies: cost.replicas,
+        }
+    }
+
+    /// The shift of the copy that output slot `so` reads.
+    fn shift(&self, so: usize) -> usize {
+        if self.copies <= 1 || self.period == 0 {
+            0
+        } else {
+            (so / self.period).min(self.copies - 1) * self.period
+        }
+    }
+}
+
+/// The replications worth trying for a transform from a clean one-ciphertext `input` (zero
+/// outside its elements) to `output`: when the output channels are evenly `P ≥` (input
+/// extent) slots apart, one copy per channel (rounded up to a power of two) `P` apart.
+pub fn replications(input: &Layout, output: &Layout) -> Vec<Replication> {
+    let slots = input.slots;
+    let (Some(grid), 1, 1) = (&output.grid, input.ciphertexts, output.ciphertexts) else {
+        return Vec::new();
+    };
+    let bases = &grid.channel_base;
+    if bases.len() < 2 || bases[0] != 0 {
+        return Vec::new();
+    }
+    let period = bases[1];
+    let extent = input.positions.iter().max().map_or(0, |m| m + 1);
+    let even = bases.iter().enumerate().all(|(c, &b)| b == c * period);
+    let copies = bases.len().next_power_of_two();
+    if !even || period < extent || copies * period > slots {
+        return Vec::new();
+    }
+    vec![Replication { period, copies }]
+}
+
 /// The periods worth trying for a transform from `input` to `output`: `slots` (no fold), and
 /// when the output is one ciphertext, every power of two from the first one covering the
 /// outputs up to `slots / 2`. The input may span several ciphertexts: each input block is
@@ -67,13 +121,25 @@ pub fn offsets(
     output: &Layout,
     period: usize,
 ) -> Vec<(u32, u32, Vec<u32>)> {
+    replicated_offsets(map, input, output, period, Replication::default())
+}
+
+/// [`offsets`] for a transform reading the copies of `replication`.
+pub fn replicated_offsets(
+    map: &LinearMap,
+    input: &Layout,
+    output: &Layout,
+    period: usize,
+    replication: Replication,
+) -> Vec<(u32, u32, Vec<u32>)> {
     let slots = input.slots;
     let mut seen: HashSet<(u32, u32, u32)> = HashSet::new();
     for (o, row) in map.rows.iter().enumerate() {
         let (co, so) = output.locate(o);
+        let shift = replication.shift(so);
         for &(i, _) in row {
             let (ci, si) = input.locate(i as usize);
-            let (k, _) = place(si, so, slots, period);
+            let (k, _) = place(si + shift, so, slots, period);
             seen.insert((co as u32, ci as u32, k));
         }
     }
@@ -95,13 +161,15 @@ pub fn offsets(
 pub fn extract(map: &LinearMap, input: &Layout, output: Layout, cost: TransformCost) -> Planned {
     let slots = input.slots;
     let period = cost.period(slots);
+    let replication = Replication::of(&cost);
     let mut blocks: Blocks = BTreeMap::new();
     let mut bias = vec![Vec::new(); output.ciphertexts];
     for (o, row) in map.rows.iter().enumerate() {
         let (co, so) = output.locate(o);
+        let shift = replication.shift(so);
         for &(i, w) in row {
             let (ci, si) = input.locate(i as usize);
-            let (k, t) = place(si, so, slots, period);
+            let (k, t) = place(si + shift, so, slots, period);
             blocks
                 .entry((co as u32, ci as u32))
                 .or_default()
@@ -132,7 +200,19 @@ pub fn extract(map: &LinearMap, input: &Layout, output: Layout, cost: TransformC
 /// without any diagonal are skipped (such a block would be a constant, which the circuit
 /// cannot hold as a ciphertext).
 pub fn plan(map: &LinearMap, input: &Layout, candidates: Vec<Layout>) -> Option<Planned> {
-    plan_by(map, input, candidates, None, |offs| {
+    plan_clean(map, input, candidates, false)
+}
+
+/// [`plan`], also trying to replicate the input first ([`replications`]) when `clean`: the
+/// input is zero in every slot that holds no element (a fresh encryption of the circuit's
+/// input, not the output of an activation).
+pub fn plan_clean(
+    map: &LinearMap,
+    input: &Layout,
+    candidates: Vec<Layout>,
+    clean: bool,
+) -> Option<Planned> {
+    plan_by(map, input, candidates, None, clean, |offs| {
         best_n1(offs, input.slots)
     })
 }
@@ -149,7 +229,7 @@ pub fn plan_shared(
     n1: usize,
     known: &BTreeSet<u32>,
 ) -> Option<Planned> {
-    plan_by(map, input, candidates, Some(known), |offs| {
+    plan_by(map, input, candidates, Some(known), false, |offs| {
         best_shared(offs, n1, input.slots, known)
     })
 }
@@ -159,6 +239,7 @@ fn plan_by(
     input: &Layout,
     candidates: Vec<Layout>,
     known: Option<&BTreeSet<u32>>,
+    clean: bool,
     cost_of: impl Fn(&[(u32, u32, Vec<u32>)]) -> TransformCost,
 ) -> Option<Planned> {
     let slots = input.slots;
@@ -183,6 +264,18 @@ fn plan_by(
                 best = Some((cand.clone(), cost));
             }
         }
+        let replications = if clean {
+            replications(input, &cand)
+        } else {
+            Vec::new()
+        };
+        for rep in replications {
+            let offs = replicated_offsets(map, input, &cand, slots, rep);
+            let cost = with_replication(cost_of(&offs), rep.period, rep.copies, slots, &none);
+            if best.as_ref().is_none_or(|(_, c)| cost.total < c.total) {
+                best = Some((cand.clone(), cost));
+            }
+        }
     }
     best.map(|(layout, cost)| extract(map, input, layout, cost))
 }
@@ -196,6 +289,18 @@ mod tests {
     /// fold, then the bias.
     fn apply(planned: &Planned, x: &[f64]) -> Vec<f64> {
         let slots = planned.output.slots;
+        let copies = planned.cost.replicas.max(1);
+        let period = planned.cost.replica_period;
+        let replicated: Vec<f64>;
+        let x = if copies > 1 {
+            // The copies, as the rotate-and-sum before the transform makes them.
+            replicated = (0..slots)
+                .map(|s| (0..copies).map(|c| x[(s + slots - c * period) % slots]).sum())
+                .collect();
+            &replicated[..]
+        } else {
+            x
+        };
         let mut z = vec![0.0; slots];
         for (&(_, ci), diags) in &planned.blocks {
             let block = &x[ci as usize * slots..(ci as usize + 1) * slots];
@@ -300,6 +405,81 @@ mod tests {
             let g = got[planned.output.positions[o]];
             assert!((g - w).abs() < 1e-9, "output {o}: {g} != {w}");
         }
+    }
+
+    /// A 3×3 "same" convolution from one 8×8 channel to four, compact, in 1024 slots.
+    fn one_channel_conv() -> (LinearMap, Layout, Layout) {
+        let (h, w, channels) = (8usize, 8usize, 4usize);
+        let mut rows = Vec::new();
+        let mut bias = Vec::new();
+        for c in 0..channels {
+            for y in 0..h {
+                for x in 0..w {
+                    let mut row = Vec::new();
+                    for dy in -1i64..=1 {
+                        for dx in -1i64..=1 {
+                            let (yy, xx) = (y as i64 + dy, x as i64 + dx);
+                            if (0..h as i64).contains(&yy) && (0..w as i64).contains(&xx) {
+                                let weight = (c as f64 + 1.0) * 0.1 + (dy * 3 + dx) as f64 * 0.03;
+                                row.push(((yy as usize * w + xx as usize) as u32, weight));
+                            }
+                        }
+                    }
+                    rows.push(row);
+                    bias.push(c as f64 * 0.25);
+                }
+            }
+        }
+        let map = LinearMap {
+            inputs: h * w,
+            rows,
+            bias,
+        };
+        let input = Layout::compact(&[1, 1, h, w], 1024);
+        let output = Layout::compact(&[1, channels, h, w], 1024);
+        (map, input, output)
+    }
+
+    #[test]
+    fn a_convolution_from_one_clean_channel_replicates_its_input_and_is_exact() {
+        let (map, input, output) = one_channel_conv();
+        let plain = plan_clean(&map, &input, vec![output.clone()], false).unwrap();
+        let replicated = plan_clean(&map, &input, vec![output], true).unwrap();
+        assert_eq!(plain.cost.replicas, 0);
+        assert_eq!(replicated.cost.replicas, 4);
+        assert_eq!(replicated.cost.replica_period, 64);
+        // One diagonal per kernel offset instead of one per (channel, offset).
+        assert_eq!(replicated.cost.diagonals, 9);
+        assert!(plain.cost.diagonals >= 4 * 9, "{:?}", plain.cost);
+        assert!(replicated.cost.total < plain.cost.total);
+
+        let values: Vec<f64> = (0..map.inputs).map(|i| (i as f64 * 0.21).sin()).collect();
+        let mut slots = vec![0.0; input.slots];
+        for (i, &p) in input.positions.iter().enumerate() {
+            slots[p] = values[i];
+        }
+        let want = map.apply(&values);
+        for planned in [&plain, &replicated] {
+            let got = apply(planned, &slots);
+            for (o, w) in want.iter().enumerate() {
+                let g = got[planned.output.positions[o]];
+                assert!((g - w).abs() < 1e-12, "output {o}: {g} != {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_input_that_is_not_clean_or_spans_the_copies_is_not_replicated() {
+        let (map, input, output) = one_channel_conv();
+        assert!(replications(&input, &output).len() == 1);
+        // Four channels of 64 slots: the input (256 slots) does not fit between two copies.
+        let wide = Layout::compact(&[1, 4, 8, 8], 1024);
+        assert!(replications(&wide, &output).is_empty());
+        // Eight copies of 256 slots do not fit 1024 slots.
+        let big = Layout::compact(&[1, 8, 16, 16], 1024);
+        assert!(replications(&input, &big).is_empty());
+        let planned = plan(&map, &input, vec![output]).unwrap();
+        assert_eq!(planned.cost.replicas, 0);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The circuit under construction: value numbering, level bookkeeping and constant pools.
 
 use crate::error::{CompileError, Result};
-use crate::layout::cost::{fold_steps, split_signed, TransformCost};
+use crate::layout::cost::{fold_steps, replication_steps, split_signed, TransformCost};
 use crate::layout::diagonals::{Blocks, Diagonal, Planned};
 use crate::layout::Layout;
 use blindfold_runtime::circuit::{
@@ -125,6 +125,22 @@ impl Emitter {
         src: &[ValueId],
         planned: &Planned,
     ) -> Result<Vec<ValueId>> {
+        let replicated;
+        let src = match (planned.cost.replicas, src) {
+            (0 | 1, _) => src,
+            (copies, &[v]) => {
+                replicated = [self.replicate(layer, v, planned.cost.replica_period, copies)?];
+                &replicated[..]
+            }
+            _ => {
+                return Err(CompileError::Lower {
+                    node: format!("layer {layer}"),
+                    op: "linear transform".into(),
+                    reason: "a replicated transform takes one input ciphertext (compiler bug)"
+                        .into(),
+                })
+            }
+        };
         let values = if planned.cost.horner {
             self.horner_transform(layer, src, planned)?
         } else {
@@ -137,6 +153,27 @@ impl Emitter {
             .into_iter()
             .map(|v| self.rotate_and_sum(layer, v, planned.cost.fold_period))
             .collect()
+    }
+
+    /// `copies` copies of `v` (zero outside its first `period` slots), `period` slots apart, by
+    /// doubling: what a replicated transform reads.
+    fn replicate(
+        &mut self,
+        layer: u32,
+        v: ValueId,
+        period: usize,
+        copies: usize,
+    ) -> Result<ValueId> {
+        let mut acc = v;
+        for step in replication_steps(period, copies, self.slots) {
+            let r = self.push(layer, |dst| Instr::Rotate {
+                dst,
+                src: acc,
+                step,
+            })?;
+            acc = self.push(layer, |dst| Instr::Add { dst, a: acc, b: r })?;
+        }
+        Ok(acc)
     }
 
     /// `Σ_b rot(v, b·period)` over the whole ciphertext, by doubling: the sum that completes

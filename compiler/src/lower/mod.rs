@@ -43,6 +43,9 @@ pub struct LowerOptions {
 struct Held {
     values: Vec<ValueId>,
     layout: Layout,
+    /// Whether every slot that holds no element is zero (the circuit's input, fresh from the
+    /// client), so a transform may replicate it.
+    clean: bool,
 }
 
 /// A linear chain not yet emitted: `map` applied to the tensor of `source`.
@@ -203,7 +206,14 @@ impl<'g> Lowerer<'g> {
                             std: vec![],
                         },
                     });
-                    held.insert(id, Held { values, layout });
+                    held.insert(
+                        id,
+                        Held {
+                            values,
+                            layout,
+                            clean: true,
+                        },
+                    );
                 }
                 Op::Poly(p) => {
                     let x = self.data_operand(id)?;
@@ -223,7 +233,14 @@ impl<'g> Lowerer<'g> {
                         .iter()
                         .map(|&v| em.push(layer, |dst| Instr::Mul { dst, a: v, b: v }))
                         .collect::<Result<Vec<_>>>()?;
-                    held.insert(id, Held { values, layout: hx.layout });
+                    held.insert(
+                        id,
+                        Held {
+                            values,
+                            layout: hx.layout,
+                            clean: false,
+                        },
+                    );
                 }
                 Op::Relu | Op::Sigmoid | Op::Tanh => {
                     return Err(self.err(
@@ -365,6 +382,7 @@ impl<'g> Lowerer<'g> {
             Held {
                 values: src.values.clone(),
                 layout: src.layout.reshaped(&out_shape),
+                clean: src.clean,
             }
         } else {
             let planned = if self.levels_only {
@@ -378,7 +396,7 @@ impl<'g> Lowerer<'g> {
             } else {
                 let candidates = layout::candidates(&src.layout, &out_shape, p.stride, self.slots);
                 let planned = if self.shared_n1 == 0 {
-                    layout::diagonals::plan(&p.map, &src.layout, candidates)
+                    layout::diagonals::plan_clean(&p.map, &src.layout, candidates, src.clean)
                 } else {
                     layout::diagonals::plan_shared(
                         &p.map,
@@ -408,9 +426,15 @@ impl<'g> Lowerer<'g> {
                         .borrow_mut()
                         .extend(cost::fold_steps(c.fold_period, self.slots));
                 }
+                self.keys.borrow_mut().extend(cost::replication_steps(
+                    c.replica_period,
+                    c.replicas,
+                    self.slots,
+                ));
                 self.work.set(
                     self.work.get()
-                        + cost::GIANT_ROTATION * (c.giant_rotations + c.fold_rotations) as f64
+                        + cost::GIANT_ROTATION
+                            * (c.giant_rotations + c.fold_rotations + c.replica_rotations) as f64
                         + cost::BABY_ROTATION * c.baby_rotations as f64
                         + cost::DIAGONAL * c.diagonals as f64,
                 );
@@ -419,7 +443,7 @@ impl<'g> Lowerer<'g> {
             let layer = em.layer(LayerInfo {
                 name: p.names.join(" + "),
                 kind: format!(
-                    "{} [{}, {} diagonals, n1 {}{}{}]",
+                    "{} [{}, {} diagonals, n1 {}{}{}{}]",
                     p.kinds.join(" + "),
                     planned.output.name,
                     planned.cost.diagonals,
@@ -428,6 +452,10 @@ impl<'g> Lowerer<'g> {
                     match planned.cost.fold_period {
                         0 => String::new(),
                         period => format!(", folded to period {period}"),
+                    },
+                    match planned.cost.replicas {
+                        0 | 1 => String::new(),
+                        copies => format!(", input replicated x{copies}"),
                     }
                 ),
                 input_shape: src.layout.shape.clone(),
@@ -437,6 +465,7 @@ impl<'g> Lowerer<'g> {
             Held {
                 values,
                 layout: planned.output,
+                clean: false,
             }
         };
         held.insert(id, h.clone());
@@ -496,6 +525,7 @@ impl<'g> Lowerer<'g> {
         Ok(Held {
             values,
             layout: hx.layout,
+            clean: false,
         })
     }
 
@@ -569,6 +599,7 @@ impl<'g> Lowerer<'g> {
                     Held {
                         values,
                         layout: hu.layout,
+                        clean: false,
                     },
                 );
             }
@@ -588,6 +619,7 @@ impl<'g> Lowerer<'g> {
                     Held {
                         values,
                         layout: ht.layout,
+                        clean: false,
                     },
                 );
             }
@@ -636,6 +668,7 @@ impl<'g> Lowerer<'g> {
             Held {
                 values,
                 layout: ha.layout,
+                clean: false,
             },
         );
         Ok(())
