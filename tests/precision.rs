@@ -56,7 +56,13 @@ fn every_step_of_an_encrypted_run_is_within_the_noise_estimate() {
     assert_eq!(last.level, 0);
     // Every step's server time is measured; the transforms cost more than an addition.
     assert!(steps.iter().all(|s| s.run_ms >= 0.0));
-    let ms = |op: &str| steps.iter().filter(|s| s.op == op).map(|s| s.run_ms).sum::<f64>();
+    let ms = |op: &str| {
+        steps
+            .iter()
+            .filter(|s| s.op == op)
+            .map(|s| s.run_ms)
+            .sum::<f64>()
+    };
     assert!(ms("linear_transform") > ms("add"), "{steps:?}");
 }
 

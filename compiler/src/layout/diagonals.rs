@@ -295,7 +295,11 @@ mod tests {
         let x = if copies > 1 {
             // The copies, as the rotate-and-sum before the transform makes them.
             replicated = (0..slots)
-                .map(|s| (0..copies).map(|c| x[(s + slots - c * period) % slots]).sum())
+                .map(|s| {
+                    (0..copies)
+                        .map(|c| x[(s + slots - c * period) % slots])
+                        .sum()
+                })
                 .collect();
             &replicated[..]
         } else {
