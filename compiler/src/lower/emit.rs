@@ -155,8 +155,8 @@ impl Emitter {
             .collect()
     }
 
-    /// `copies` copies of `v` (zero outside its first `period` slots), `period` slots apart, by
-    /// doubling: what a replicated transform reads.
+    /// `copies` copies of `v` (zero outside its first `period` slots), `period` slots apart:
+    /// what a replicated transform reads.
     fn replicate(
         &mut self,
         layer: u32,
@@ -164,23 +164,20 @@ impl Emitter {
         period: usize,
         copies: usize,
     ) -> Result<ValueId> {
-        let mut acc = v;
-        for step in replication_steps(period, copies, self.slots) {
-            let r = self.push(layer, |dst| Instr::Rotate {
-                dst,
-                src: acc,
-                step,
-            })?;
-            acc = self.push(layer, |dst| Instr::Add { dst, a: acc, b: r })?;
-        }
-        Ok(acc)
+        self.doubling_sum(layer, v, replication_steps(period, copies, self.slots))
     }
 
-    /// `Σ_b rot(v, b·period)` over the whole ciphertext, by doubling: the sum that completes
-    /// a folded transform.
+    /// `Σ_b rot(v, b·period)` over the whole ciphertext: the sum that completes a folded
+    /// transform.
     fn rotate_and_sum(&mut self, layer: u32, v: ValueId, period: usize) -> Result<ValueId> {
+        self.doubling_sum(layer, v, fold_steps(period, self.slots))
+    }
+
+    /// `acc = acc + rot(acc, step)` for each step in turn, from `acc = v`: with steps `d, 2d,
+    /// 4d, …` the sum of `v` rotated by every multiple of `d` below their total.
+    fn doubling_sum(&mut self, layer: u32, v: ValueId, steps: Vec<u32>) -> Result<ValueId> {
         let mut acc = v;
-        for step in fold_steps(period, self.slots) {
+        for step in steps {
             let r = self.push(layer, |dst| Instr::Rotate {
                 dst,
                 src: acc,
