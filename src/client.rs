@@ -74,6 +74,11 @@ impl Client {
         &self.circuit
     }
 
+    /// [`Circuit::fingerprint`] of the client's circuit (computed once).
+    pub fn fingerprint(&self) -> [u8; 16] {
+        self.fingerprint
+    }
+
     /// The parameter set of the circuit.
     pub fn params(&self) -> &CkksParams {
         &self.params

@@ -69,7 +69,7 @@ pub fn trace(
     server: &Server,
     tensor: &[f64],
 ) -> Result<Vec<StepPrecision>, Error> {
-    if client.circuit().fingerprint() != server.circuit().fingerprint() {
+    if client.fingerprint() != server.fingerprint() {
         return Err(Error::WrongFile(
             "the client and the server hold different circuits; trace one .bfc file".into(),
         ));

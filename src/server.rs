@@ -123,6 +123,11 @@ impl Server {
         &self.params
     }
 
+    /// [`Circuit::fingerprint`] of the server's circuit (computed once).
+    pub fn fingerprint(&self) -> [u8; 16] {
+        self.fingerprint
+    }
+
     /// The executor bound to the keys (for [`crate::precision::trace`]).
     pub(crate) fn executor(&self) -> &Executor<CkksBackend> {
         &self.executor
