@@ -9,6 +9,10 @@ and the table is printed in Markdown (paste it into docs/results.md).
     cargo build --release
     python3 scripts/results.py --shared ../shared [--limit 1000] [--only mnist_seed,...]
 
+With --simulate, the evaluation is `blindfold eval --mode simulate` (the cleartext simulation of
+the circuit, no encryption) on the whole test set unless --limit is given; results go to
+docs/results/<model>-simulated.json.
+
 Data: MNIST and KMNIST from <shared>/datasets, Fashion-MNIST from the Debian package
 dataset-fashion-mnist, CIFAR-10 from <shared>/datasets/cifar10-partial (the first 1017 test
 images, exact originals) with training images from cifar10-jpeg/train.tar.
@@ -52,7 +56,10 @@ def run(cmd):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
-    ap.add_argument("--limit", type=int, default=1000)
+    ap.add_argument("--limit", type=int, default=None,
+                    help="test images (default: 1000, or all of them with --simulate)")
+    ap.add_argument("--simulate", action="store_true",
+                    help="simulate the circuit in the clear instead of running it encrypted")
     ap.add_argument("--calibration-limit", type=int, default=1000)
     ap.add_argument("--only", default="")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
@@ -62,6 +69,8 @@ def main():
     args = ap.parse_args()
     global BIN
     BIN = args.bin or BIN
+    if args.limit is None and not args.simulate:
+        args.limit = 1000
     sets = datasets(args.shared)
     only = [m for m in args.only.split(",") if m]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -79,18 +88,23 @@ def main():
         run([BIN, "compile", onnx, "-o", bfc, "--calibrate", train,
              "--calibration-limit", str(args.calibration_limit)])
         compile_s = time.time() - t
-        result = json.loads(run([BIN, "eval", bfc, "--onnx", onnx, "--dataset", test,
-                                 "--limit", str(args.limit), "--json",
-                                 "--plaintext-cache-mib", str(args.plaintext_cache_mib)]))
+        cmd = [BIN, "eval", bfc, "--onnx", onnx, "--dataset", test, "--json",
+               "--plaintext-cache-mib", str(args.plaintext_cache_mib)]
+        if args.limit is not None:
+            cmd += ["--limit", str(args.limit)]
+        if args.simulate:
+            cmd += ["--mode", "simulate"]
+        result = json.loads(run(cmd))
         result["compile_s"] = compile_s
         result["inspect"] = json.loads(run([BIN, "inspect", bfc, "--json"]))
         bfc.unlink()
-        (args.out / f"{model}.json").write_text(json.dumps(result, indent=1) + "\n")
+        name = f"{model}-simulated" if args.simulate else model
+        (args.out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
         rows.append(result)
-        print(row(result), flush=True)
-    print(HEADER)
+        print((simulated_row if args.simulate else row)(result), flush=True)
+    print(SIMULATED_HEADER if args.simulate else HEADER)
     for r in rows:
-        print(row(r))
+        print((simulated_row if args.simulate else row)(r))
 
 
 HEADER = (
@@ -113,6 +127,30 @@ def row(r):
         f"{lat['run']['median']:.0f} / {lat['run']['p90']:.0f} | "
         f"{lat['encrypt']['median']:.1f} + {lat['decrypt']['median']:.1f} | {r['eval_key_bytes'] / 1e6:.1f} MB | "
         f"2^{p['log_n']}, {p['levels']}, 2^{p['log_scale']} | {r['peak_memory_bytes'] / 1e6:.0f} MB |"
+    )
+
+
+SIMULATED_HEADER = (
+    "| model | test images | plaintext acc. | simulated acc. | drop (points) | agreement with plaintext | "
+    "max logit error (circuit vs network) | activation degrees | N, levels, scale |\n"
+    "|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def simulated_row(r):
+    pct = lambda v: "-" if v is None else f"{100 * v:.2f}%"
+    drop = None
+    if r["plaintext_accuracy"] is not None and r["simulated_accuracy"] is not None:
+        drop = 100 * (r["plaintext_accuracy"] - r["simulated_accuracy"])
+    p = r["params"]
+    acts = r["inspect"].get("activations") or []
+    degrees = sorted({a.get("degree") for a in acts if a.get("degree") is not None})
+    err = r["max_logit_error"]
+    return (
+        f"| {r['model']} | {r['images']} | {pct(r['plaintext_accuracy'])} | {pct(r['simulated_accuracy'])} | "
+        f"{'-' if drop is None else f'{drop:+.2f}'} | {pct(r['agreement_plaintext'])} | "
+        f"{'-' if err is None else f'{err:.2e}'} | {', '.join(map(str, degrees)) or '-'} | "
+        f"2^{p['log_n']}, {p['levels']}, 2^{p['log_scale']} |"
     )
 
 

@@ -1,6 +1,7 @@
 //! The encrypted workflow of the CLI: `keygen` → `encrypt` → `run` → `decrypt` on a compiled
 //! bundled model gives the plaintext class; `run` refuses a secret key and a ciphertext made
-//! for another circuit; `eval` on the committed samples reports full agreement; `predict
+//! for another circuit; `eval` on the committed samples reports full agreement, encrypted and
+//! simulated; `predict
 //! --mode encrypted` and `demo` work.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
@@ -257,6 +258,27 @@ fn eval_on_the_committed_samples_agrees_with_the_simulation() {
         assert!(out["latency_ms"][phase]["p90"].as_f64().unwrap() > 0.0);
     }
     assert!(out["peak_memory_bytes"].as_u64().unwrap() > 0);
+
+    // The simulation alone: no keys, the circuit's arithmetic against the original network
+    // (mnist_seed squares exactly, so they agree to rounding).
+    let sim = json(&ok(&[
+        "eval",
+        s(&bfc),
+        "--dataset",
+        "models/samples/mnist",
+        "--onnx",
+        "models/mnist_seed.onnx",
+        "--mode",
+        "simulate",
+        "--json",
+    ]));
+    assert_eq!(sim["mode"], "simulate");
+    assert!(sim["images"].as_u64().unwrap() > 12, "{sim}");
+    assert_eq!(sim["agreement_plaintext"], 1.0);
+    assert_eq!(sim["simulated_accuracy"], sim["plaintext_accuracy"]);
+    assert!(sim["max_logit_error"].as_f64().unwrap() < 1e-9, "{sim}");
+    assert!(sim.get("encrypted_accuracy").is_none(), "{sim}");
+    assert!(sim.get("eval_key_bytes").is_none(), "{sim}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

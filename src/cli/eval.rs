@@ -1,8 +1,13 @@
 //! `blindfold eval model.bfc --dataset PATH [--limit N] [--json]`: encrypted inference over a
 //! test set, compared with the original network and the cleartext simulation of the circuit.
+//! `--mode simulate` runs the simulation alone (no keys, no encryption): the accuracy the
+//! circuit's arithmetic gives on a whole test set, in a fraction of the encrypted time, which
+//! encrypted runs match on the images where both are measured.
 
 use super::files::{circuit_of, mb};
-use super::measure::{argmax, find_onnx, median_p90, ms, peak_memory_bytes, ImageResult, Session};
+use super::measure::{
+    argmax, find_onnx, median_p90, ms, peak_memory_bytes, Cleartext, ImageResult, Session,
+};
 use super::CacheArgs;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -30,8 +35,22 @@ pub struct EvalArgs {
     /// Print one JSON object with the results.
     #[arg(long)]
     json: bool,
+    /// `encrypted`: keys, encryption, the server's run and decryption for every image;
+    /// `simulate`: the cleartext simulation of the circuit only, against the original network.
+    #[arg(long, value_enum, default_value_t = EvalMode::Encrypted)]
+    mode: EvalMode,
     #[command(flatten)]
     cache: CacheArgs,
+}
+
+/// What `eval` runs on every image besides the original network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalMode {
+    /// Encrypted inference, compared with the simulation and the original network.
+    Encrypted,
+    /// The cleartext simulation of the circuit (the arithmetic of the circuit without CKKS
+    /// noise), compared with the original network.
+    Simulate,
 }
 
 /// Runs `eval`.
@@ -58,6 +77,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         "{} holds no image",
         args.dataset.display()
     );
+    if args.mode == EvalMode::Simulate {
+        return simulate(args, &circuit, onnx.as_deref(), &images, &notes);
+    }
     let session = Session::new(circuit, onnx.as_deref(), args.cache)?;
     let mut progress = Progress::new(images.len());
     let start = Instant::now();
@@ -169,6 +191,120 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if let Some(peak) = peak {
         println!("peak memory  {}", mb(peak as usize));
     }
+    Ok(())
+}
+
+/// `--mode simulate`: the original network and the cleartext simulation on every image.
+fn simulate(
+    args: &EvalArgs,
+    circuit: &blindfold::runtime::circuit::Circuit,
+    onnx: Option<&std::path::Path>,
+    images: &[blindfold::dataset::Image],
+    notes: &[String],
+) -> Result<()> {
+    let cleartext = Cleartext::new(circuit, onnx)?;
+    let mut scores = Vec::with_capacity(images.len());
+    let mut times = Vec::with_capacity(images.len());
+    let step = (images.len() / 10).max(1);
+    for (i, image) in images.iter().enumerate() {
+        let x = blindfold::client::preprocess(circuit, image)
+            .with_context(|| format!("preprocessing {}", image.source))?;
+        let start = Instant::now();
+        let (plain, simulated) = cleartext
+            .scores(&x)
+            .with_context(|| format!("simulating {}", image.source))?;
+        times.push(ms(start.elapsed()));
+        scores.push((image.label, plain, simulated));
+        if (i + 1) % step == 0 {
+            eprintln!("{}/{} simulated", i + 1, images.len());
+        }
+    }
+    let labelled: Vec<_> = scores.iter().filter(|s| s.0.is_some()).collect();
+    let with_plain = scores.iter().all(|s| s.1.is_some());
+    let accuracy =
+        |right: usize| (!labelled.is_empty()).then(|| right as f64 / labelled.len() as f64);
+    let simulated_accuracy = accuracy(labelled.iter().filter(|s| argmax(&s.2) == s.0).count());
+    let plaintext_accuracy = with_plain
+        .then(|| {
+            accuracy(
+                labelled
+                    .iter()
+                    .filter(|s| s.1.as_deref().and_then(argmax) == s.0)
+                    .count(),
+            )
+        })
+        .flatten();
+    let (agreement, max_logit_error) = if with_plain {
+        let same = scores
+            .iter()
+            .filter(|s| s.1.as_deref().and_then(argmax) == argmax(&s.2))
+            .count();
+        let err = scores
+            .iter()
+            .filter_map(|s| {
+                let plain = s.1.as_ref()?;
+                Some(
+                    plain
+                        .iter()
+                        .zip(&s.2)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0, f64::max),
+                )
+            })
+            .fold(0.0, f64::max);
+        (Some(same as f64 / scores.len().max(1) as f64), Some(err))
+    } else {
+        (None, None)
+    };
+    let (median, p90) = median_p90(&times);
+    let p = &circuit.params;
+    if args.json {
+        let obj = serde_json::json!({
+            "model": circuit.meta.model,
+            "dataset": args.dataset.display().to_string(),
+            "mode": "simulate",
+            "images": scores.len(),
+            "labelled": labelled.len(),
+            "plaintext_accuracy": plaintext_accuracy,
+            "simulated_accuracy": simulated_accuracy,
+            "agreement_plaintext": agreement,
+            "max_logit_error": max_logit_error,
+            "latency_ms": { "simulate": { "median": median, "p90": p90 } },
+            "peak_memory_bytes": peak_memory_bytes(),
+            "params": {
+                "log_n": p.log_n,
+                "log_scale": p.log_scale,
+                "levels": circuit.input.level,
+                "security_bits": p.security.bits(),
+            },
+            "notes": notes,
+        });
+        println!("{obj}");
+        return Ok(());
+    }
+    for note in notes {
+        eprintln!("note: {note}");
+    }
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
+    println!(
+        "model        {} (simulated in the clear: no keys, no encryption)",
+        circuit.meta.model
+    );
+    println!(
+        "images       {} from {}",
+        scores.len(),
+        args.dataset.display()
+    );
+    println!(
+        "accuracy     plaintext {}, simulated {}",
+        pct(plaintext_accuracy),
+        pct(simulated_accuracy)
+    );
+    println!("agreement    simulated = plaintext on {}", pct(agreement));
+    if let Some(err) = max_logit_error {
+        println!("logit error  max {err:.3e} (the circuit against the original network)");
+    }
+    println!("simulate     median {median:.1} ms, p90 {p90:.1} ms per image");
     Ok(())
 }
 

@@ -14,15 +14,52 @@ use blindfold::{Client, PreparedCircuit, Server};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// A client, a server with the client's evaluation keys, the simulator and (when the ONNX model
-/// is at hand) the reference interpreter, for one circuit.
+/// What encrypted scores are compared with: the cleartext simulation of the circuit and, when
+/// the ONNX model is at hand, the original network (float64 reference interpreter).
+pub struct Cleartext {
+    simulator: Simulator,
+    reference: Option<Model>,
+}
+
+impl Cleartext {
+    /// The simulator of `circuit`; `onnx` (if any) is imported for the plaintext reference.
+    pub fn new(circuit: &Circuit, onnx: Option<&Path>) -> Result<Self> {
+        let reference = onnx
+            .map(|p| {
+                load_onnx(p, &ImportOptions::default()).with_context(|| {
+                    format!("importing {} for the plaintext reference", p.display())
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            simulator: Simulator::new(circuit)?,
+            reference,
+        })
+    }
+
+    /// The original network's scores (None without the ONNX model) and the simulated ones, of
+    /// the preprocessed input `x`.
+    pub fn scores(&self, x: &[f64]) -> Result<(Option<Vec<f64>>, Vec<f64>)> {
+        let simulated = self.simulator.run(x)?;
+        let plain = match &self.reference {
+            Some(model) => {
+                let t = Tensor::new(model.input_shape.clone(), x.to_vec())?;
+                Some(reference::run(&model.graph, &t)?.data().to_vec())
+            }
+            None => None,
+        };
+        Ok((plain, simulated))
+    }
+}
+
+/// A client, a server with the client's evaluation keys, and what their answers are compared
+/// with, for one circuit.
 pub struct Session {
     /// The data owner's side.
     pub client: Client,
     /// The server's side.
     pub server: Server,
-    simulator: Simulator,
-    reference: Option<Model>,
+    cleartext: Cleartext,
     /// Key generation time.
     pub keygen: Duration,
     /// Size of the serialized evaluation keys.
@@ -87,14 +124,7 @@ impl Session {
     /// Makes fresh keys and binds a server to them; `onnx` (if any) is imported for the
     /// plaintext reference.
     pub fn new(circuit: Circuit, onnx: Option<&Path>, cache: CacheArgs) -> Result<Self> {
-        let reference = onnx
-            .map(|p| {
-                load_onnx(p, &ImportOptions::default()).with_context(|| {
-                    format!("importing {} for the plaintext reference", p.display())
-                })
-            })
-            .transpose()?;
-        let simulator = Simulator::new(&circuit)?;
+        let cleartext = Cleartext::new(&circuit, onnx)?;
         let start = Instant::now();
         let client = Client::new(circuit.clone())?;
         let keys = client.eval_keys()?.to_bytes(client.params());
@@ -104,8 +134,7 @@ impl Session {
         Ok(Self {
             client,
             server,
-            simulator,
-            reference,
+            cleartext,
             keygen,
             eval_key_bytes: keys.len(),
         })
@@ -123,14 +152,7 @@ impl Session {
         let start = Instant::now();
         let encrypted = self.client.decrypt_bytes(&output)?;
         let decrypt = start.elapsed();
-        let simulated = self.simulator.run(&x)?;
-        let plain = match &self.reference {
-            Some(model) => {
-                let t = Tensor::new(model.input_shape.clone(), x)?;
-                Some(reference::run(&model.graph, &t)?.data().to_vec())
-            }
-            None => None,
-        };
+        let (plain, simulated) = self.cleartext.scores(&x)?;
         Ok(ImageResult {
             source: image.source.clone(),
             label: image.label,
