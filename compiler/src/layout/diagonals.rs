@@ -41,10 +41,17 @@ fn place(si: usize, so: usize, slots: usize, period: usize) -> (u32, u32) {
 }
 
 /// The copies of a one-ciphertext input a replicated transform reads: copy `c` is the input
-/// shifted right by `c · period` slots (made by [`super::cost::replication_steps`]). Output
-/// slot `s` reads copy `min(s / period, copies − 1)`: when the output channels are `period`
-/// slots apart, every channel then sees the input at the same distance, and a convolution
-/// from one channel needs one diagonal per kernel offset instead of one per (channel, offset).
+/// shifted right by `c · period` slots (made by [`super::cost::replication_steps`]).
+///
+/// - When the copies fill the ciphertext (`copies · period = slots`), the replicated input is
+///   periodic: every slot `s` holds input slot `s mod period`, so a weight from input slot
+///   `si` to output slot `so` can sit on diagonal `(si − so) mod period`. A convolution from
+///   `C` channels packed in one period then needs one diagonal per (channel distance mod `C`,
+///   kernel offset) whatever the number of output channels.
+/// - Otherwise output slot `so` reads copy `min(so / period, copies − 1)`: when the output
+///   channels are `period` slots apart, every channel then sees the input at the same distance,
+///   and a convolution from one channel needs one diagonal per kernel offset instead of one per
+///   (channel, offset).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Replication {
     /// Slots between two copies.
@@ -62,10 +69,14 @@ impl Replication {
         }
     }
 
-    /// The shift of the copy that output slot `so` reads.
-    fn shift(&self, so: usize) -> usize {
+    /// The shift (a multiple of `period`) of the copy through which output slot `so` reads
+    /// input slot `si`.
+    fn shift(&self, so: usize, si: usize, slots: usize) -> usize {
         if self.copies <= 1 || self.period == 0 {
             0
+        } else if self.copies * self.period == slots {
+            let k = (si + slots - so) % self.period;
+            (so + k + slots - si) % slots
         } else {
             (so / self.period).min(self.copies - 1) * self.period
         }
@@ -73,25 +84,42 @@ impl Replication {
 }
 
 /// The replications worth trying for a transform from a clean one-ciphertext `input` (zero
-/// outside its elements) to `output`: when the output channels are evenly `P ≥` (input
-/// extent) slots apart, one copy per channel (rounded up to a power of two) `P` apart.
+/// outside its elements) to a one-ciphertext `output`:
+/// - when the output channels are evenly `P ≥` (input extent) slots apart, one copy per channel
+///   (rounded up to a power of two) `P` apart;
+/// - copies of the input's extent (rounded up to a power of two) filling the ciphertext.
 pub fn replications(input: &Layout, output: &Layout) -> Vec<Replication> {
     let slots = input.slots;
-    let (Some(grid), 1, 1) = (&output.grid, input.ciphertexts, output.ciphertexts) else {
+    let (1, 1) = (input.ciphertexts, output.ciphertexts) else {
         return Vec::new();
+    };
+    let extent = input.positions.iter().max().map_or(0, |m| m + 1);
+    let mut out = Vec::new();
+    let periodic = extent.next_power_of_two();
+    if periodic < slots {
+        out.push(Replication {
+            period: periodic,
+            copies: slots / periodic,
+        });
+    }
+    let Some(grid) = &output.grid else {
+        return out;
     };
     let bases = &grid.channel_base;
     if bases.len() < 2 || bases[0] != 0 {
-        return Vec::new();
+        return out;
     }
     let period = bases[1];
-    let extent = input.positions.iter().max().map_or(0, |m| m + 1);
     let even = bases.iter().enumerate().all(|(c, &b)| b == c * period);
     let copies = bases.len().next_power_of_two();
-    if !even || period < extent || copies * period > slots {
-        return Vec::new();
+    if even
+        && period >= extent
+        && copies * period <= slots
+        && !out.contains(&Replication { period, copies })
+    {
+        out.push(Replication { period, copies });
     }
-    vec![Replication { period, copies }]
+    out
 }
 
 /// The periods worth trying for a transform from `input` to `output`: `slots` (no fold), and
@@ -136,9 +164,9 @@ pub fn replicated_offsets(
     let mut seen: HashSet<(u32, u32, u32)> = HashSet::new();
     for (o, row) in map.rows.iter().enumerate() {
         let (co, so) = output.locate(o);
-        let shift = replication.shift(so);
         for &(i, _) in row {
             let (ci, si) = input.locate(i as usize);
+            let shift = replication.shift(so, si, slots);
             let (k, _) = place(si + shift, so, slots, period);
             seen.insert((co as u32, ci as u32, k));
         }
@@ -166,9 +194,9 @@ pub fn extract(map: &LinearMap, input: &Layout, output: Layout, cost: TransformC
     let mut bias = vec![Vec::new(); output.ciphertexts];
     for (o, row) in map.rows.iter().enumerate() {
         let (co, so) = output.locate(o);
-        let shift = replication.shift(so);
         for &(i, w) in row {
             let (ci, si) = input.locate(i as usize);
+            let shift = replication.shift(so, si, slots);
             let (k, t) = place(si + shift, so, slots, period);
             blocks
                 .entry((co as u32, ci as u32))
@@ -411,21 +439,26 @@ mod tests {
         }
     }
 
-    /// A 3×3 "same" convolution from one 8×8 channel to four, compact, in 1024 slots.
-    fn one_channel_conv() -> (LinearMap, Layout, Layout) {
-        let (h, w, channels) = (8usize, 8usize, 4usize);
+    /// A 3×3 "same" convolution from `cin` 8×8 channels to `cout`, compact, in 1024 slots.
+    fn conv(cin: usize, cout: usize) -> (LinearMap, Layout, Layout) {
+        let (h, w) = (8usize, 8usize);
         let mut rows = Vec::new();
         let mut bias = Vec::new();
-        for c in 0..channels {
+        for c in 0..cout {
             for y in 0..h {
                 for x in 0..w {
                     let mut row = Vec::new();
-                    for dy in -1i64..=1 {
-                        for dx in -1i64..=1 {
-                            let (yy, xx) = (y as i64 + dy, x as i64 + dx);
-                            if (0..h as i64).contains(&yy) && (0..w as i64).contains(&xx) {
-                                let weight = (c as f64 + 1.0) * 0.1 + (dy * 3 + dx) as f64 * 0.03;
-                                row.push(((yy as usize * w + xx as usize) as u32, weight));
+                    for ci in 0..cin {
+                        for dy in -1i64..=1 {
+                            for dx in -1i64..=1 {
+                                let (yy, xx) = (y as i64 + dy, x as i64 + dx);
+                                if (0..h as i64).contains(&yy) && (0..w as i64).contains(&xx) {
+                                    let weight = (c as f64 + 1.0) * 0.1
+                                        + (dy * 3 + dx) as f64 * 0.03
+                                        - ci as f64 * 0.07;
+                                    let i = (ci * h + yy as usize) * w + xx as usize;
+                                    row.push((i as u32, weight));
+                                }
                             }
                         }
                     }
@@ -435,13 +468,32 @@ mod tests {
             }
         }
         let map = LinearMap {
-            inputs: h * w,
+            inputs: cin * h * w,
             rows,
             bias,
         };
-        let input = Layout::compact(&[1, 1, h, w], 1024);
-        let output = Layout::compact(&[1, channels, h, w], 1024);
+        let input = Layout::compact(&[1, cin, h, w], 1024);
+        let output = Layout::compact(&[1, cout, h, w], 1024);
         (map, input, output)
+    }
+
+    fn one_channel_conv() -> (LinearMap, Layout, Layout) {
+        conv(1, 4)
+    }
+
+    /// Checks that `planned` computes `map` on a clean input.
+    fn assert_exact(map: &LinearMap, input: &Layout, planned: &Planned) {
+        let values: Vec<f64> = (0..map.inputs).map(|i| (i as f64 * 0.21).sin()).collect();
+        let mut slots = vec![0.0; input.slots];
+        for (i, &p) in input.positions.iter().enumerate() {
+            slots[p] = values[i];
+        }
+        let want = map.apply(&values);
+        let got = apply(planned, &slots);
+        for (o, w) in want.iter().enumerate() {
+            let g = got[planned.output.positions[o]];
+            assert!((g - w).abs() < 1e-12, "output {o}: {g} != {w}");
+        }
     }
 
     #[test]
@@ -450,38 +502,85 @@ mod tests {
         let plain = plan_clean(&map, &input, vec![output.clone()], false).unwrap();
         let replicated = plan_clean(&map, &input, vec![output], true).unwrap();
         assert_eq!(plain.cost.replicas, 0);
-        assert_eq!(replicated.cost.replicas, 4);
+        assert!(replicated.cost.replicas >= 4, "{:?}", replicated.cost);
         assert_eq!(replicated.cost.replica_period, 64);
         // One diagonal per kernel offset instead of one per (channel, offset).
         assert_eq!(replicated.cost.diagonals, 9);
         assert!(plain.cost.diagonals >= 4 * 9, "{:?}", plain.cost);
         assert!(replicated.cost.total < plain.cost.total);
-
-        let values: Vec<f64> = (0..map.inputs).map(|i| (i as f64 * 0.21).sin()).collect();
-        let mut slots = vec![0.0; input.slots];
-        for (i, &p) in input.positions.iter().enumerate() {
-            slots[p] = values[i];
-        }
-        let want = map.apply(&values);
-        for planned in [&plain, &replicated] {
-            let got = apply(planned, &slots);
-            for (o, w) in want.iter().enumerate() {
-                let g = got[planned.output.positions[o]];
-                assert!((g - w).abs() < 1e-12, "output {o}: {g} != {w}");
-            }
+        assert_exact(&map, &input, &plain);
+        assert_exact(&map, &input, &replicated);
+        // Both replications are exact.
+        for rep in replications(&input, &plain.output) {
+            let offs = replicated_offsets(&map, &input, &plain.output, input.slots, rep);
+            let cost = with_replication(
+                best_n1(&offs, input.slots),
+                rep.period,
+                rep.copies,
+                input.slots,
+                &BTreeSet::new(),
+            );
+            assert_exact(
+                &map,
+                &input,
+                &extract(&map, &input, plain.output.clone(), cost),
+            );
         }
     }
 
     #[test]
-    fn an_input_that_is_not_clean_or_spans_the_copies_is_not_replicated() {
+    fn a_convolution_from_several_clean_channels_reads_a_periodic_input_and_is_exact() {
+        // 4 channels of 64 slots: copies of the 256 input slots fill the 1024 slots, and each
+        // output channel finds every input channel at one of 4 distances.
+        let (map, input, output) = conv(4, 8);
+        let plain = plan_clean(&map, &input, vec![output.clone()], false).unwrap();
+        let replicated = plan_clean(&map, &input, vec![output], true).unwrap();
+        assert_eq!(
+            (replicated.cost.replicas, replicated.cost.replica_period),
+            (4, 256)
+        );
+        // 4 distances × 9 kernel offsets (without: 72 diagonals, folded to 512 slots).
+        assert_eq!(replicated.cost.diagonals, 4 * 9);
+        assert!(
+            replicated.cost.total < plain.cost.total,
+            "{:?} {:?}",
+            replicated.cost,
+            plain.cost
+        );
+        assert_exact(&map, &input, &plain);
+        assert_exact(&map, &input, &replicated);
+    }
+
+    #[test]
+    fn replications_fit_the_ciphertext() {
         let (map, input, output) = one_channel_conv();
-        assert!(replications(&input, &output).len() == 1);
-        // Four channels of 64 slots: the input (256 slots) does not fit between two copies.
+        // One copy per output channel 64 slots apart, or 16 copies of the 64 input slots.
+        assert_eq!(
+            replications(&input, &output),
+            vec![
+                Replication {
+                    period: 64,
+                    copies: 16
+                },
+                Replication {
+                    period: 64,
+                    copies: 4
+                }
+            ]
+        );
+        // Four channels of 64 slots do not fit between two output channels: only the
+        // periodic copies.
         let wide = Layout::compact(&[1, 4, 8, 8], 1024);
-        assert!(replications(&wide, &output).is_empty());
-        // Eight copies of 256 slots do not fit 1024 slots.
-        let big = Layout::compact(&[1, 8, 16, 16], 1024);
-        assert!(replications(&input, &big).is_empty());
+        assert_eq!(
+            replications(&wide, &output),
+            vec![Replication {
+                period: 256,
+                copies: 4
+            }]
+        );
+        // An input filling more than half the ciphertext cannot be copied.
+        let full = Layout::compact(&[1, 9, 8, 8], 1024);
+        assert!(replications(&full, &output).is_empty());
         let planned = plan(&map, &input, vec![output]).unwrap();
         assert_eq!(planned.cost.replicas, 0);
     }

@@ -154,7 +154,7 @@ pub fn candidates(
     let (c, h, w) = (*c, *h, *w);
     let [sh, sw] = stride;
     if sh * sw <= 1 && g.row == w && g.col == 1 {
-        return out;
+        return with_aligned_channels(out, slots);
     }
     let row = g.row * sh;
     let col = g.col * sw;
@@ -193,5 +193,51 @@ pub fn candidates(
     // A grid derived from a narrower input (padding widens the output) can overlap itself:
     // such a candidate is not a packing.
     out.retain(Layout::is_injective);
+    with_aligned_channels(out, slots)
+}
+
+/// Each candidate preceded by its variant with channel blocks a power of two of slots apart
+/// (when that needs no more ciphertexts): at equal cost the planner keeps the first, and the
+/// next layer can then read copies of this one's output that fill the ciphertext, which line
+/// every channel up with every other at a few distances
+/// ([`diagonals::Replication`]).
+fn with_aligned_channels(candidates: Vec<Layout>, slots: usize) -> Vec<Layout> {
+    let mut out = Vec::with_capacity(2 * candidates.len());
+    for cand in candidates {
+        if let Some(aligned) = aligned_channels(&cand, slots) {
+            out.push(aligned);
+        }
+        out.push(cand);
+    }
     out
+}
+
+/// `layout` with its channel blocks (the first channel base past one channel's extent apart,
+/// every channel's offset within its block kept) a power of two of slots apart; `None` when
+/// they already are, when there is one block, or when that would need more ciphertexts.
+fn aligned_channels(layout: &Layout, slots: usize) -> Option<Layout> {
+    let grid = layout.grid.as_ref()?;
+    let bases = &grid.channel_base;
+    // The block pitch: the first base past channel 0's extent (multiplexed channels share a
+    // block at smaller offsets).
+    let extent = grid.channel_extent();
+    let pitch = bases.iter().copied().find(|&b| b >= extent)?;
+    if pitch.is_power_of_two() {
+        return None;
+    }
+    let aligned = pitch.next_power_of_two();
+    let moved = Grid {
+        channel_base: bases
+            .iter()
+            .map(|b| (b / pitch) * aligned + b % pitch)
+            .collect(),
+        ..grid.clone()
+    };
+    let out = Layout::from_grid(
+        &layout.shape,
+        moved,
+        slots,
+        &format!("{}, aligned", layout.name),
+    );
+    (out.ciphertexts == layout.ciphertexts && out.is_injective()).then_some(out)
 }

@@ -43,8 +43,10 @@ pub struct LowerOptions {
 struct Held {
     values: Vec<ValueId>,
     layout: Layout,
-    /// Whether every slot that holds no element is zero (the circuit's input, fresh from the
-    /// client), so a transform may replicate it.
+    /// Whether every slot that holds no element is zero (up to CKKS noise), so a transform may
+    /// replicate it: the circuit's input, fresh from the client; the output of an unfolded
+    /// transform (its diagonals and bias reach output slots only); a polynomial of a clean
+    /// value once the constant it leaves in the empty slots is taken away.
     clean: bool,
 }
 
@@ -465,7 +467,7 @@ impl<'g> Lowerer<'g> {
             Held {
                 values,
                 layout: planned.output,
-                clean: false,
+                clean: !self.levels_only && planned.cost.fold_period == 0,
             }
         };
         held.insert(id, h.clone());
@@ -525,8 +527,45 @@ impl<'g> Lowerer<'g> {
         Ok(Held {
             values,
             layout: hx.layout,
-            clean: false,
+            // Scaling keeps zeros zero.
+            clean: hx.clean && beta == 0.0,
         })
+    }
+
+    /// Takes the constant `gap` that a slot-wise function of a clean value leaves in the
+    /// slots holding no element away from `values` (an addition of a plaintext: no level), so
+    /// they are clean again. Returns whether it did (a zero `gap` needs nothing).
+    fn clean_gaps(
+        &self,
+        layer: u32,
+        values: &mut [ValueId],
+        layout: &Layout,
+        gap: f64,
+        em: &mut Emitter,
+    ) -> Result<()> {
+        if gap == 0.0 || self.levels_only {
+            return Ok(());
+        }
+        let mut occupied = vec![vec![false; layout.slots]; layout.ciphertexts];
+        for e in 0..layout.positions.len() {
+            let (ct, s) = layout.locate(e);
+            occupied[ct][s] = true;
+        }
+        for (v, taken) in values.iter_mut().zip(&occupied) {
+            let entries: Vec<(u32, f64)> = taken
+                .iter()
+                .enumerate()
+                .filter(|(_, &t)| !t)
+                .map(|(s, _)| (s as u32, -gap))
+                .collect();
+            if entries.is_empty() {
+                continue;
+            }
+            let constant = em.constant(entries);
+            let src = *v;
+            *v = em.push(layer, |dst| Instr::AddPlain { dst, src, constant })?;
+        }
+        Ok(())
     }
 
     fn lower_poly(
@@ -594,12 +633,16 @@ impl<'g> Lowerer<'g> {
                     }
                     values.push(cur);
                 }
+                // Empty slots of a clean u hold sign·0² + constant.
+                if hu.clean {
+                    self.clean_gaps(layer, &mut values, &hu.layout, constant, em)?;
+                }
                 held.insert(
                     id,
                     Held {
                         values,
                         layout: hu.layout,
-                        clean: false,
+                        clean: hu.clean,
                     },
                 );
             }
@@ -609,17 +652,25 @@ impl<'g> Lowerer<'g> {
                 let poly = em.polynomial(ChebyshevPoly {
                     coeffs: c[..=degree].to_vec(),
                 });
-                let values = ht
+                let mut values = ht
                     .values
                     .iter()
                     .map(|&src| em.push(layer, |dst| Instr::Polynomial { dst, src, poly }))
                     .collect::<Result<Vec<_>>>()?;
+                // Empty slots of a clean t hold the polynomial's value at 0.
+                if ht.clean {
+                    let at_zero = ChebyshevPoly {
+                        coeffs: c[..=degree].to_vec(),
+                    }
+                    .eval(0.0);
+                    self.clean_gaps(layer, &mut values, &ht.layout, at_zero, em)?;
+                }
                 held.insert(
                     id,
                     Held {
                         values,
                         layout: ht.layout,
-                        clean: false,
+                        clean: ht.clean,
                     },
                 );
             }
