@@ -235,12 +235,13 @@ impl<'g> Lowerer<'g> {
                         .iter()
                         .map(|&v| em.push(layer, |dst| Instr::Mul { dst, a: v, b: v }))
                         .collect::<Result<Vec<_>>>()?;
+                    // 0² = 0: a clean operand gives a clean square.
                     held.insert(
                         id,
                         Held {
                             values,
                             layout: hx.layout,
-                            clean: false,
+                            clean: hx.clean,
                         },
                     );
                 }
