@@ -10,6 +10,8 @@
 //! layouts, extracts the generalized diagonals per (output block, input block) and picks the
 //! baby-step count and the layout with the cheapest cost ([`cost`]).
 
+use std::collections::BTreeSet;
+
 pub mod cost;
 pub mod diagonals;
 pub mod linear_map;
@@ -54,6 +56,13 @@ impl Grid {
             }
         }
         out
+    }
+
+    /// The distance between two blocks of channels: the first channel base past one channel's
+    /// extent (multiplexed channels share a block at smaller offsets); `None` for one block.
+    pub fn block_pitch(&self) -> Option<usize> {
+        let extent = self.channel_extent();
+        self.channel_base.iter().copied().find(|&b| b >= extent)
     }
 
     /// The slot extent of one channel of the grid (used as the channel pitch of gapped
@@ -189,6 +198,35 @@ pub fn candidates(
             slots,
             &format!("multiplexed x{sh}"),
         ));
+        // The input's own channels may already share blocks at sub-offsets (a multiplexed
+        // input): the output can then use every combination of those and the new ones, so
+        // that a second strided layer fills its blocks as densely as the first.
+        let inner: BTreeSet<usize> = match g.block_pitch() {
+            Some(p) => g.channel_base.iter().map(|b| b % p).collect(),
+            None => BTreeSet::new(),
+        };
+        if inner.len() > 1 {
+            let mut subs: Vec<usize> = inner
+                .iter()
+                .flat_map(|&s| (0..m).map(move |k| s + (k / sw) * g.row + (k % sw) * g.col))
+                .collect();
+            subs.sort_unstable();
+            subs.dedup();
+            let n = subs.len();
+            let dense = Grid {
+                channel_base: (0..c).map(|k| (k / n) * pitch + subs[k % n]).collect(),
+                row,
+                col,
+                height: h,
+                width: w,
+            };
+            out.push(Layout::from_grid(
+                out_shape,
+                dense,
+                slots,
+                &format!("multiplexed x{n}"),
+            ));
+        }
     }
     // A grid derived from a narrower input (padding widens the output) can overlap itself:
     // such a candidate is not a packing.
@@ -218,10 +256,7 @@ fn with_aligned_channels(candidates: Vec<Layout>, slots: usize) -> Vec<Layout> {
 fn aligned_channels(layout: &Layout, slots: usize) -> Option<Layout> {
     let grid = layout.grid.as_ref()?;
     let bases = &grid.channel_base;
-    // The block pitch: the first base past channel 0's extent (multiplexed channels share a
-    // block at smaller offsets).
-    let extent = grid.channel_extent();
-    let pitch = bases.iter().copied().find(|&b| b >= extent)?;
+    let pitch = grid.block_pitch()?;
     if pitch.is_power_of_two() {
         return None;
     }
@@ -240,4 +275,43 @@ fn aligned_channels(layout: &Layout, slots: usize) -> Option<Layout> {
         &format!("{}, aligned", layout.name),
     );
     (out.ciphertexts == layout.ciphertexts && out.is_injective()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_blocks_are_offered_aligned_to_a_power_of_two() {
+        let compact = Layout::compact(&[1, 8, 28, 28], 16384);
+        let aligned = aligned_channels(&compact, 16384).unwrap();
+        let bases = &aligned.grid.as_ref().unwrap().channel_base;
+        assert_eq!(bases, &(0..8).map(|c| c * 1024).collect::<Vec<_>>());
+        assert!(aligned.is_injective());
+        // Already aligned, or not fitting the same ciphertexts: no variant.
+        assert!(aligned_channels(&aligned, 16384).is_none());
+        assert!(aligned_channels(&Layout::compact(&[1, 20, 28, 28], 16384), 16384).is_none());
+    }
+
+    #[test]
+    fn a_second_strided_layer_fills_its_blocks_with_every_sub_offset() {
+        // 32x32 compact channels, then two layers of stride 2 each.
+        let slots = 32768;
+        let input = Layout::compact(&[1, 16, 32, 32], slots);
+        let first = candidates(&input, &[1, 32, 16, 16], [2, 2], slots);
+        let mux = first
+            .iter()
+            .find(|l| l.name == "multiplexed x2")
+            .unwrap()
+            .clone();
+        // 4 channels per 1024-slot block.
+        assert_eq!(mux.positions.iter().max().map(|m| m / 1024 + 1), Some(8));
+        let second = candidates(&mux, &[1, 64, 8, 8], [2, 2], slots);
+        let dense = second.iter().find(|l| l.name == "multiplexed x16").unwrap();
+        assert!(dense.is_injective());
+        // 16 channels per block: 64 channels in 4 blocks instead of 16.
+        assert_eq!(dense.positions.iter().max().map(|m| m / 1024 + 1), Some(4));
+        let x2 = second.iter().find(|l| l.name == "multiplexed x2").unwrap();
+        assert_eq!(x2.positions.iter().max().map(|m| m / 1024 + 1), Some(16));
+    }
 }
