@@ -2,7 +2,8 @@
 """Encrypted accuracy and latency of the bundled models on their test sets: the table of
 docs/results.md.
 
-For each model: compile with calibration images from the *training* split, then run
+For each model: compile with calibration images from the *training* split (10,000 for the
+activation ranges, the first 1000 for the degree and scale searches), then run
 `blindfold eval --json` on the first N test images. Raw results go to docs/results/<model>.json
 and the table is printed in Markdown (paste it into docs/results.md).
 
@@ -60,7 +61,8 @@ def main():
                     help="test images (default: 1000, or all of them with --simulate)")
     ap.add_argument("--simulate", action="store_true",
                     help="simulate the circuit in the clear instead of running it encrypted")
-    ap.add_argument("--calibration-limit", type=int, default=1000)
+    ap.add_argument("--calibration-limit", type=int, default=10000,
+                    help="training images for the activation ranges (the searches use the first 1000)")
     ap.add_argument("--only", default="")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
     ap.add_argument("--bin", type=Path, default=None, help="the blindfold binary")

@@ -176,7 +176,14 @@ pub fn compile(
             "the network has ReLU/sigmoid/tanh activations: calibration images are needed to choose the polynomial intervals (pass --calibrate with a dataset, a folder of images or a .npy file)".into(),
         ));
     }
+    // Ranges from every image (the tail of the activations matters: a polynomial explodes
+    // outside its interval); the searches below on the first SEARCH_IMAGES.
     let ranges = crate::passes::calibrate(&exact, &calibration.images)?;
+    let searched = calibration.images.len().min(SEARCH_IMAGES);
+    let calibration = &Calibration {
+        images: calibration.images[..searched].to_vec(),
+        labels: calibration.labels[..searched.min(calibration.labels.len())].to_vec(),
+    };
     let exact_outputs = run_all(&exact, &calibration.images)?;
     let exact_pred = argmaxes(&exact_outputs);
     let exact_vecs: Vec<Vec<f64>> = exact_outputs.iter().map(|t| t.data().to_vec()).collect();
@@ -349,6 +356,9 @@ pub const TIE_FRACTION: f64 = 1e-3;
 /// under CKKS noise (see [`NoiseReport::expected_flips`]); a tenth of the 0.5% of disagreement
 /// with the simulation the project allows.
 pub const MAX_FLIP_FRACTION: f64 = 5e-4;
+/// Calibration images the degree search, the noise criterion and the simulation run on; the
+/// activation ranges use every calibration image (a plaintext pass each).
+pub const SEARCH_IMAGES: usize = 1000;
 /// Calibration images the noise estimate runs on (it is nearly independent of the image).
 pub const NOISE_IMAGES: usize = 8;
 

@@ -20,7 +20,9 @@ pub struct CompileArgs {
     /// of images, or a .npy file. Default: the model's bundled samples (samples/<dataset>/).
     #[arg(long)]
     pub calibrate: Option<PathBuf>,
-    /// Use at most this many calibration images.
+    /// Use at most this many calibration images. The activation intervals come from all of
+    /// them (more images, safer intervals: a polynomial is garbage outside its interval); the
+    /// degree and scale searches and the simulation use the first 1000.
     #[arg(long, default_value_t = 200)]
     pub calibration_limit: usize,
     /// Degree of the ReLU/sigmoid/tanh polynomials (default: the lowest degree within

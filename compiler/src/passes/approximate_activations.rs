@@ -9,11 +9,15 @@
 //! The interval is symmetric, `[-B, B]` with `B = (1 + margin)·max(|min|, |max|)` of the
 //! operand's calibrated range (`B = 1` when the operand was always 0): symmetric because the
 //! ReLU approximation approximates `|x|`, and for sigmoid and tanh it costs little. The margin
-//! (default 10% of the half-width `max(|min|, |max|)`) covers inputs a little beyond those
-//! seen in calibration: a polynomial is only accurate on its interval and grows like `T_d`
-//! outside it (`T_15(1.1) ≈ 770`), so an unseen image exceeding the calibrated range by a few
-//! percent must still land inside. A wider margin is safer but costs accuracy everywhere
-//! (the ReLU error grows linearly with `B`).
+//! (default 25% of the half-width `max(|min|, |max|)`) covers inputs beyond those seen in
+//! calibration: a polynomial is only accurate on its interval and grows like `T_d` outside it
+//! (`T_15(1.1) ≈ 770`, `T_31(1.1) ≈ 10^6`), so an unseen image exceeding the calibrated range
+//! must still land inside, or its scores are garbage. On the 10,000 test images of
+//! Fashion-MNIST and KMNIST, ranges calibrated on 1000 training images were exceeded by up to
+//! 57%, and a 10% margin let 2 and 19 images explode at degree 31; ranges calibrated on 10,000
+//! training images were exceeded by at most 8%, and with a 25% margin none exploded. A wider
+//! margin costs accuracy everywhere (the ReLU error grows linearly with `B`): on Fashion-MNIST,
+//! 25% lost 0.20 points at degree 31 and 50% lost 0.48.
 
 use super::calibrate::Ranges;
 use super::{Pass, PassManager};
@@ -38,12 +42,12 @@ pub struct ApproxConfig {
 }
 
 impl Default for ApproxConfig {
-    /// Degree 15 (depth 4) and a 10% margin.
+    /// Degree 15 (depth 4) and a 25% margin.
     fn default() -> Self {
         Self {
             degree: 15,
             overrides: BTreeMap::new(),
-            margin: 0.1,
+            margin: 0.25,
         }
     }
 }
@@ -213,7 +217,7 @@ mod tests {
         let Op::Poly(p) = &g.node(r).unwrap().op else {
             panic!("not a polynomial")
         };
-        assert_eq!(p.interval, (-2.2, 2.2));
+        assert_eq!(p.interval, (-2.5, 2.5));
         assert_eq!((p.degree(), p.approximates.as_str()), (16, "relu"));
         let input = Tensor::new(vec![1, 4], vec![-1.0, -0.3, 0.4, 2.0]).unwrap();
         let out = reference::run(&g, &input).unwrap();
