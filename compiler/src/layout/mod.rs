@@ -236,9 +236,8 @@ pub fn candidates(
 
 /// Each candidate preceded by its variant with channel blocks a power of two of slots apart
 /// (when that needs no more ciphertexts): at equal cost the planner keeps the first, and the
-/// next layer can then read copies of this one's output that fill the ciphertext, which line
-/// every channel up with every other at a few distances
-/// ([`diagonals::Replication`]).
+/// next layer's channel distances then repeat modulo a power of two, which a fold to that
+/// period or copies filling the ciphertext ([`diagonals::Replication`]) collapse.
 fn with_aligned_channels(candidates: Vec<Layout>, slots: usize) -> Vec<Layout> {
     let mut out = Vec::with_capacity(2 * candidates.len());
     for cand in candidates {

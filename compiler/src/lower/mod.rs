@@ -535,7 +535,8 @@ impl<'g> Lowerer<'g> {
 
     /// Takes the constant `gap` that a slot-wise function of a clean value leaves in the
     /// slots holding no element away from `values` (an addition of a plaintext: no level), so
-    /// they are clean again. Returns whether it did (a zero `gap` needs nothing).
+    /// they are clean again. Returns whether they are (a zero `gap` needs nothing; a
+    /// levels-only lowering emits nothing and claims nothing).
     fn clean_gaps(
         &self,
         layer: u32,
@@ -543,9 +544,12 @@ impl<'g> Lowerer<'g> {
         layout: &Layout,
         gap: f64,
         em: &mut Emitter,
-    ) -> Result<()> {
-        if gap == 0.0 || self.levels_only {
-            return Ok(());
+    ) -> Result<bool> {
+        if self.levels_only {
+            return Ok(false);
+        }
+        if gap == 0.0 {
+            return Ok(true);
         }
         let mut occupied = vec![vec![false; layout.slots]; layout.ciphertexts];
         for e in 0..layout.positions.len() {
@@ -566,7 +570,7 @@ impl<'g> Lowerer<'g> {
             let src = *v;
             *v = em.push(layer, |dst| Instr::AddPlain { dst, src, constant })?;
         }
-        Ok(())
+        Ok(true)
     }
 
     fn lower_poly(
@@ -635,15 +639,14 @@ impl<'g> Lowerer<'g> {
                     values.push(cur);
                 }
                 // Empty slots of a clean u hold sign·0² + constant.
-                if hu.clean {
-                    self.clean_gaps(layer, &mut values, &hu.layout, constant, em)?;
-                }
+                let clean =
+                    hu.clean && self.clean_gaps(layer, &mut values, &hu.layout, constant, em)?;
                 held.insert(
                     id,
                     Held {
                         values,
                         layout: hu.layout,
-                        clean: hu.clean,
+                        clean,
                     },
                 );
             }
@@ -659,19 +662,18 @@ impl<'g> Lowerer<'g> {
                     .map(|&src| em.push(layer, |dst| Instr::Polynomial { dst, src, poly }))
                     .collect::<Result<Vec<_>>>()?;
                 // Empty slots of a clean t hold the polynomial's value at 0.
-                if ht.clean {
-                    let at_zero = ChebyshevPoly {
-                        coeffs: c[..=degree].to_vec(),
-                    }
-                    .eval(0.0);
-                    self.clean_gaps(layer, &mut values, &ht.layout, at_zero, em)?;
+                let at_zero = ChebyshevPoly {
+                    coeffs: c[..=degree].to_vec(),
                 }
+                .eval(0.0);
+                let clean =
+                    ht.clean && self.clean_gaps(layer, &mut values, &ht.layout, at_zero, em)?;
                 held.insert(
                     id,
                     Held {
                         values,
                         layout: ht.layout,
-                        clean: ht.clean,
+                        clean,
                     },
                 );
             }
