@@ -133,12 +133,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             "eval_key_bytes": session.eval_key_bytes,
             "input_bytes": results.first().map(|r| r.input_bytes),
             "output_bytes": results.first().map(|r| r.output_bytes),
-            "params": {
-                "log_n": p.log_n,
-                "log_scale": p.log_scale,
-                "levels": circuit.input.level,
-                "security_bits": p.security.bits(),
-            },
+            "params": params_json(circuit),
             "notes": notes,
         });
         println!("{obj}");
@@ -147,7 +142,6 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     for note in &notes {
         eprintln!("note: {note}");
     }
-    let pct = |v: Option<f64>| v.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
     println!(
         "model        {} (N = 2^{}, scale 2^{}, {} levels, {}-bit security)",
         circuit.meta.model,
@@ -257,7 +251,6 @@ fn simulate(
         (None, None)
     };
     let (median, p90) = median_p90(&times);
-    let p = &circuit.params;
     if args.json {
         let obj = serde_json::json!({
             "model": circuit.meta.model,
@@ -271,12 +264,7 @@ fn simulate(
             "max_logit_error": max_logit_error,
             "latency_ms": { "simulate": { "median": median, "p90": p90 } },
             "peak_memory_bytes": peak_memory_bytes(),
-            "params": {
-                "log_n": p.log_n,
-                "log_scale": p.log_scale,
-                "levels": circuit.input.level,
-                "security_bits": p.security.bits(),
-            },
+            "params": params_json(circuit),
             "notes": notes,
         });
         println!("{obj}");
@@ -285,7 +273,6 @@ fn simulate(
     for note in notes {
         eprintln!("note: {note}");
     }
-    let pct = |v: Option<f64>| v.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
     println!(
         "model        {} (simulated in the clear: no keys, no encryption)",
         circuit.meta.model
@@ -306,6 +293,22 @@ fn simulate(
     }
     println!("simulate     median {median:.1} ms, p90 {p90:.1} ms per image");
     Ok(())
+}
+
+/// The circuit's parameters as `eval --json` reports them.
+fn params_json(circuit: &blindfold::runtime::circuit::Circuit) -> serde_json::Value {
+    let p = &circuit.params;
+    serde_json::json!({
+        "log_n": p.log_n,
+        "log_scale": p.log_scale,
+        "levels": circuit.input.level,
+        "security_bits": p.security.bits(),
+    })
+}
+
+/// A rate as a percentage with two decimals, `-` when unknown.
+fn pct(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a))
 }
 
 /// Accuracies and agreement rates over the evaluated images.

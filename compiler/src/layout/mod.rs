@@ -168,35 +168,23 @@ pub fn candidates(
     let row = g.row * sh;
     let col = g.col * sw;
     let pitch = g.channel_extent().max(row * h);
-    let gapped = Grid {
-        channel_base: (0..c).map(|k| k * pitch).collect(),
-        row,
-        col,
-        height: h,
-        width: w,
-    };
-    out.push(Layout::from_grid(
-        out_shape,
-        gapped,
-        slots,
-        &format!("gapped x{sh}"),
-    ));
-    let m = sh * sw;
-    if m > 1 {
-        let multiplexed = Grid {
-            channel_base: (0..c)
-                .map(|k| (k / m) * pitch + ((k % m) / sw) * g.row + (k % sw) * g.col)
-                .collect(),
+    // The output grid with channel `k` at `base(k)`.
+    let grid = |base: &dyn Fn(usize) -> usize, name: String| {
+        let grid = Grid {
+            channel_base: (0..c).map(base).collect(),
             row,
             col,
             height: h,
             width: w,
         };
-        out.push(Layout::from_grid(
-            out_shape,
-            multiplexed,
-            slots,
-            &format!("multiplexed x{sh}"),
+        Layout::from_grid(out_shape, grid, slots, &name)
+    };
+    out.push(grid(&|k| k * pitch, format!("gapped x{sh}")));
+    let m = sh * sw;
+    if m > 1 {
+        out.push(grid(
+            &|k| (k / m) * pitch + ((k % m) / sw) * g.row + (k % sw) * g.col,
+            format!("multiplexed x{sh}"),
         ));
         // The input's own channels may already share blocks at sub-offsets (a multiplexed
         // input): the output can then use every combination of those and the new ones, so
@@ -206,25 +194,15 @@ pub fn candidates(
             None => BTreeSet::new(),
         };
         if inner.len() > 1 {
-            let mut subs: Vec<usize> = inner
+            let subs: BTreeSet<usize> = inner
                 .iter()
                 .flat_map(|&s| (0..m).map(move |k| s + (k / sw) * g.row + (k % sw) * g.col))
                 .collect();
-            subs.sort_unstable();
-            subs.dedup();
+            let subs: Vec<usize> = subs.into_iter().collect();
             let n = subs.len();
-            let dense = Grid {
-                channel_base: (0..c).map(|k| (k / n) * pitch + subs[k % n]).collect(),
-                row,
-                col,
-                height: h,
-                width: w,
-            };
-            out.push(Layout::from_grid(
-                out_shape,
-                dense,
-                slots,
-                &format!("multiplexed x{n}"),
+            out.push(grid(
+                &|k| (k / n) * pitch + subs[k % n],
+                format!("multiplexed x{n}"),
             ));
         }
     }
