@@ -656,5 +656,26 @@ fn the_serve_command_listens_and_stops() {
     stdout.read_to_string(&mut rest).unwrap();
     assert!(child.wait().unwrap().success());
     assert!(rest.trim_end().ends_with("stopped"), "{rest}");
+
+    // A SIGTERM sent the moment the address is printed stops it gracefully too (the handlers
+    // are installed before it listens; they once were not, and such a signal killed it).
+    for _ in 0..5 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_blindfold"))
+            .args(["serve", bfc.to_str().unwrap(), "--addr", "127.0.0.1:0"])
+            .env_remove("BLINDFOLD_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {}
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let mut rest = String::new();
+        stdout.read_to_string(&mut rest).unwrap();
+        assert!(child.wait().unwrap().success(), "{rest}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -269,16 +269,25 @@ pub fn start(
     let app = routes::router(state);
     let handle = axum_server::Handle::new();
     let served = handle.clone();
-    let stop_on_signals = config.stop_on_signals;
+    // Registered before the service listens: a signal sent as soon as the address is printed
+    // must stop it, not kill it.
+    let signals = if config.stop_on_signals {
+        let _context = runtime.enter();
+        Some(StopSignals::register().map_err(|e| {
+            ServiceError::Config(format!("cannot listen for Ctrl-C and SIGTERM: {e}"))
+        })?)
+    } else {
+        None
+    };
     let is_tls = tls.is_some();
     let thread = std::thread::Builder::new()
         .name("blindfold-serve".into())
         .spawn(move || {
             runtime.block_on(async move {
-                if stop_on_signals {
+                if let Some(signals) = signals {
                     let on_signal = served.clone();
                     tokio::spawn(async move {
-                        wait_for_signal().await;
+                        signals.wait().await;
                         on_signal.graceful_shutdown(Some(Duration::from_secs(30)));
                     });
                 }
@@ -308,24 +317,48 @@ pub fn start(
     })
 }
 
-async fn wait_for_signal() {
+/// Ctrl-C and SIGTERM, the signals that stop the service gracefully.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Installs the handlers now (inside a Tokio runtime context), so that no signal is missed
+    /// between the start of the service and the first wait.
+    fn register() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Resolves on the first of the signals.
+    async fn wait(self) {
+        #[cfg(unix)]
+        {
+            let Self {
+                mut terminate,
+                mut interrupt,
+            } = self;
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
