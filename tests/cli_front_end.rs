@@ -132,6 +132,8 @@ fn compile_inspect_and_simulate_a_circuit() {
         "depth",
         "rotation_keys",
         "eval_key_bytes",
+        "plaintext_operands",
+        "plaintext_bytes",
     ] {
         assert!(report[field].is_number(), "{field} missing in {out}");
     }

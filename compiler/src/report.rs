@@ -7,7 +7,7 @@
 //! predicted accuracy. Rendered as a table or as JSON (field names in `docs/circuit.md`).
 
 use blindfold_runtime::circuit::{Circuit, ValueId};
-use blindfold_runtime::exec::{count_steps, key_levels, Counts};
+use blindfold_runtime::exec::{count_steps, key_levels, CkksBackend, Counts};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -70,6 +70,11 @@ pub struct Report {
     pub input_ciphertexts: usize,
     /// Number of output ciphertexts.
     pub output_ciphertexts: usize,
+    /// Plaintext operands of one run (diagonals, biases, masks).
+    pub plaintext_operands: usize,
+    /// The server memory they take when all are kept, encoded once at start-up (below it, the
+    /// rest are encoded at each run).
+    pub plaintext_bytes: u64,
 }
 
 fn bits(p: u64) -> u32 {
@@ -132,6 +137,7 @@ impl Report {
         };
         let depth = circuit.input.level - level_of(&levels.keys().copied().collect::<Vec<_>>());
         let rotation_keys = circuit.rotations.len();
+        let (plaintext_operands, plaintext_bytes) = CkksBackend::plaintext_operands(circuit)?;
         Ok(Self {
             layers,
             totals,
@@ -152,6 +158,8 @@ impl Report {
                 * spec.ciphertext_len(level_of(&circuit.output.values), 2),
             input_ciphertexts: circuit.input.values.len(),
             output_ciphertexts: circuit.output.values.len(),
+            plaintext_operands,
+            plaintext_bytes: plaintext_bytes as u64,
         })
     }
 }
@@ -234,6 +242,13 @@ pub fn to_text(circuit: &Circuit, r: &Report) -> String {
         r.output_ciphertexts,
         human_bytes(r.output_ciphertext_bytes)
     );
+    let _ = writeln!(
+        s,
+        "server    {} plaintext operands, {} when all are kept (--plaintext-cache-mib {})",
+        r.plaintext_operands,
+        human_bytes(r.plaintext_bytes),
+        r.plaintext_bytes.div_ceil(1 << 20)
+    );
     for a in &circuit.meta.activations {
         let _ = writeln!(
             s,
@@ -306,6 +321,8 @@ pub fn to_json(circuit: &Circuit, r: &Report) -> Value {
         "input_ciphertext_bytes": r.input_ciphertext_bytes,
         "output_ciphertexts": r.output_ciphertexts,
         "output_ciphertext_bytes": r.output_ciphertext_bytes,
+        "plaintext_operands": r.plaintext_operands,
+        "plaintext_bytes": r.plaintext_bytes,
         "totals": counts_json(&r.totals),
         "layers": r.layers.iter().map(|l| json!({
             "name": l.name,

@@ -11,7 +11,7 @@ mod common;
 use blindfold_compiler::import::{load_onnx, ImportOptions};
 use blindfold_compiler::report::Report;
 use blindfold_compiler::{compile, reference, Calibration, CompileOptions};
-use blindfold_runtime::exec::Simulator;
+use blindfold_runtime::exec::{Simulator, DEFAULT_PLAINTEXT_CACHE_BYTES};
 use common::{load_png, models_dir, rel_err, samples};
 
 /// Keys `mnist_seed` needed with one baby-step count per transform and a key per giant step.
@@ -46,13 +46,14 @@ fn mnist_seed_needs_few_rotation_keys_and_keeps_its_results() {
     circuit.validate().unwrap();
     let report = Report::new(circuit).unwrap();
     eprintln!(
-        "mnist_seed: N = 2^{}, {} rotation keys {:?}, {:.2} MB of evaluation keys, {} rotations, {} plaintext products",
+        "mnist_seed: N = 2^{}, {} rotation keys {:?}, {:.2} MB of evaluation keys, {} rotations, {} plaintext products, {:.2} MB of plaintext operands",
         report.log_n,
         report.rotation_keys,
         circuit.rotations,
         report.eval_key_bytes as f64 / 1e6,
         report.totals.rotations,
         report.totals.pt_mults,
+        report.plaintext_bytes as f64 / 1e6,
     );
     assert_eq!(report.log_n, 13);
     assert!(
@@ -66,6 +67,12 @@ fn mnist_seed_needs_few_rotation_keys_and_keeps_its_results() {
         report.eval_key_bytes
     );
     assert!(report.totals.pt_mults <= PT_MULTS_BEFORE);
+    // A server with the default plaintext budget keeps every operand: runs encode nothing.
+    assert!(
+        report.plaintext_bytes <= DEFAULT_PLAINTEXT_CACHE_BYTES as u64,
+        "{} bytes of plaintext operands",
+        report.plaintext_bytes
+    );
     assert!(
         compiled.max_simulation_error <= 1e-6,
         "{}",

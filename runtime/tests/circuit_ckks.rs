@@ -130,8 +130,26 @@ fn mixed_levels_on_ckks_match_the_simulation() {
 
 /// Two inputs through a 2 × 2-block transform (several giant steps per output block, a bias)
 /// and a degree-15 polynomial; returns the circuit and an input tensor.
+/// The chain of [`spec`] with 30-bit primes above a 40-bit base: the kept plaintexts pack every
+/// limb but the first in 32-bit words.
+fn narrow_spec() -> CkksParamsSpec {
+    CkksParamsSpec::from_bits(
+        14,
+        &[40, 30, 30, 30, 30, 30],
+        &[50, 50],
+        3,
+        30,
+        SecurityLevel::Classical128,
+    )
+    .unwrap()
+}
+
 fn transform_circuit() -> (Circuit, Vec<f64>) {
-    let (mut b, x) = Builder::new(spec(), 2, 5);
+    transform_circuit_with(spec())
+}
+
+fn transform_circuit_with(spec: CkksParamsSpec) -> (Circuit, Vec<f64>) {
+    let (mut b, x) = Builder::new(spec, 2, 5);
     let slots = b.slots();
     let mut rng = Rng::new(11);
     let mut blocks = Vec::new();
@@ -216,6 +234,26 @@ fn kept_plaintexts_give_the_same_ciphertexts_as_encoding_at_each_use() {
         let expected = blindfold_runtime::exec::simulate(&circuit, &tensor).unwrap();
         assert!(max_err(&cached.tensor, &expected) < 5e-6);
     }
+}
+
+#[test]
+fn kept_plaintexts_take_half_the_memory_at_32_bit_primes() {
+    let (wide_circuit, tensor) = transform_circuit();
+    let wide = run_encrypted_with(&wide_circuit, &tensor, None);
+    let (circuit, tensor) = transform_circuit_with(narrow_spec());
+    let narrow = run_encrypted_with(&circuit, &tensor, None);
+    let fresh = run_encrypted_with(&circuit, &tensor, Some(0));
+    assert!(
+        narrow.outputs == fresh.outputs,
+        "packed plaintexts give other ciphertexts than encoding at each use"
+    );
+    let expected = blindfold_runtime::exec::simulate(&circuit, &tensor).unwrap();
+    assert!(max_err(&narrow.tensor, &expected) < 1e-3);
+    // The same operands at levels 4 and 5: 64 bits for the 40-bit base prime, 32 for the
+    // others, against 64 for every limb of the wide chain (6/10 and 7/12 of the bytes).
+    assert_eq!(narrow.kept.0, wide.kept.0);
+    let ratio = narrow.kept.1 as f64 / wide.kept.1 as f64;
+    assert!((0.58..=0.6).contains(&ratio), "packed/full bytes {ratio}");
 }
 
 #[test]

@@ -25,7 +25,7 @@ use clap::{Args, Parser, Subcommand};
 pub struct CacheArgs {
     /// Memory for the circuit's plaintext operands, encoded once when the server starts (MiB);
     /// operands beyond it are encoded at each run. Larger circuits run up to twice as fast
-    /// with all of them kept.
+    /// with all of them kept: `blindfold inspect` on the circuit says how much that takes.
     #[arg(long, value_name = "MIB", default_value_t = blindfold::runtime::exec::DEFAULT_PLAINTEXT_CACHE_BYTES >> 20)]
     pub plaintext_cache_mib: usize,
 }

@@ -17,7 +17,7 @@ pub use ciphertext::Ciphertext;
 pub use encoder::Encoder;
 pub use encrypt::{Decryptor, Encryptor};
 pub use evaluator::Evaluator;
-pub(crate) use evaluator::PlainResidues;
+pub(crate) use evaluator::{PlainResidues, Residues};
 pub use keys::{os_rng, EvalKeys, KeyGenerator, PublicKey, SecretKey, SwitchingKey};
 pub use params::{CkksParams, CkksParamsSpec};
 pub use plaintext::Plaintext;

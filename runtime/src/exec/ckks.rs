@@ -6,25 +6,29 @@
 //! when the executor is built, and every run reads them from memory: encoding is the larger part
 //! of a plaintext product otherwise (a complex FFT, a reduction of every coefficient modulo every
 //! prime, an NTT per prime). Each plaintext keeps only the primes of the level it is used at,
-//! and the plaintexts of one level share one contiguous store (no allocator rounding per
-//! plaintext). The cache stays within a byte budget ([`CkksBackend::with_plaintext_cache`],
-//! [`DEFAULT_PLAINTEXT_CACHE_BYTES`]); operands beyond it are encoded at each use.
+//! packed in 32 bits per residue where the prime is below `2^32` ([`PackedLayout`]: half the
+//! memory at the usual 30–32-bit scale primes), and the plaintexts of one level share one
+//! contiguous store (no allocator rounding per plaintext). The cache stays within a byte budget
+//! ([`CkksBackend::with_plaintext_cache`], [`DEFAULT_PLAINTEXT_CACHE_BYTES`]); operands beyond
+//! it are encoded at each use.
 
 use super::{key_levels, scale_ladder, Backend, DenseFn, Executor, KeyLevels, PlainKey, PlainRef};
 use crate::circuit::Circuit;
 use crate::ckks::keys::galois_element_for_rotation;
-use crate::ckks::{Ciphertext, CkksParams, EvalKeys, Evaluator, PlainResidues, Plaintext};
+use crate::ckks::{
+    Ciphertext, CkksParams, EvalKeys, Evaluator, PlainResidues, Plaintext, Residues,
+};
 use crate::error::{Result, RuntimeError};
-use crate::math::RnsPoly;
+use crate::math::{PackedLayout, RnsPoly};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Default byte budget of a [`CkksBackend`]'s plaintext cache (320 MiB). A small MNIST network
-/// (844 plaintext products) needs 221 MB at `N = 2^13`, all kept; at `N = 2^14` it needs 443 MB,
-/// of which the first 335 MB are kept, so that the server (evaluation keys of about 310 MB,
-/// their 116 MB file, the cache and a run) stays under 1 GB. A server with memory to spare
-/// raises it with [`CkksBackend::with_plaintext_cache`].
+/// Default byte budget of a [`CkksBackend`]'s plaintext cache (320 MiB). It keeps every operand
+/// of the MNIST-sized networks (`mnist_seed` 19 MB at `N = 2^13`, `mnist_poly` 263 MB at
+/// `N = 2^14`), so that such a server stays under 1 GB. Larger circuits (`mnist_relu` 1.1 GB,
+/// `cifar10_relu` 7.1 GB) run faster with a larger budget, [`CkksBackend::with_plaintext_cache`];
+/// [`CkksBackend::plaintext_operands`] says how much keeps them all.
 pub const DEFAULT_PLAINTEXT_CACHE_BYTES: usize = 320 << 20;
 
 /// Runs circuit steps on ciphertexts. Built for one circuit: it checks at construction that the
@@ -42,6 +46,8 @@ pub struct CkksBackend {
     key_levels: Arc<KeyLevels>,
     cache_budget: usize,
     cache: Arc<PlainCache>,
+    /// How kept plaintexts are packed (from the parameters' primes).
+    layout: Arc<PackedLayout>,
 }
 
 /// A plaintext operand of the [`CkksBackend`]: encoded for one use, or kept in the backend's
@@ -50,22 +56,24 @@ pub struct CkksBackend {
 pub enum CkksPlain {
     /// Encoded for this use.
     Encoded(Plaintext),
-    /// Kept by the backend: `level + 1` limbs starting at limb `offset` of that level's store.
+    /// Kept by the backend: `level + 1` packed limbs starting at word `offset` of that level's
+    /// store.
     Kept {
         /// The level.
         level: usize,
         /// The scale.
         scale: f64,
-        /// The first limb in the store of the level.
+        /// The first word in the store of the level.
         offset: usize,
     },
 }
 
-/// Plaintext operands encoded ahead of the runs: per level one contiguous store of residues
-/// (limb-major per plaintext), and where each operand lies in it.
+/// Plaintext operands encoded ahead of the runs: per level one contiguous store of packed
+/// residues ([`PackedLayout`]: 32 bits per residue modulo a prime below `2^32`), and where each
+/// operand lies in it.
 #[derive(Default)]
 struct PlainCache {
-    stores: HashMap<usize, Vec<u64>>,
+    stores: HashMap<usize, Vec<u32>>,
     index: HashMap<PlainKey, CkksPlain>,
     bytes: usize,
 }
@@ -79,9 +87,11 @@ impl std::fmt::Debug for PlainCache {
     }
 }
 
-/// Bytes of a plaintext over `q_0 … q_level` at ring degree `n`.
-fn plain_bytes(n: usize, level: usize) -> usize {
-    n.saturating_mul(level + 1).saturating_mul(8)
+/// Bytes of a kept plaintext over `q_0 … q_level`.
+fn plain_bytes(layout: &PackedLayout, level: usize) -> usize {
+    layout
+        .words(level + 1)
+        .map_or(usize::MAX, |w| w.saturating_mul(4))
 }
 
 impl CkksBackend {
@@ -96,7 +106,9 @@ impl CkksBackend {
     /// [`RuntimeError::MissingGaloisKey`] or [`RuntimeError::MissingRelinKey`].
     pub fn without_keys(circuit: &Circuit) -> Result<Self> {
         let params = CkksParams::new(circuit.params.clone())?;
+        let primes: Vec<u64> = (0..=params.max_level()).map(|l| params.q(l)).collect();
         Ok(Self {
+            layout: Arc::new(PackedLayout::new(params.n(), &primes)),
             eval: Evaluator::new(&params),
             ladder: scale_ladder(&circuit.params, circuit.input.level),
             rotations: circuit.rotations.clone().into(),
@@ -182,6 +194,18 @@ impl CkksBackend {
         self
     }
 
+    /// Number of plaintext operands one run of `circuit` uses, and the bytes they take when all
+    /// are kept: the [`CkksBackend::with_plaintext_cache`] budget from which runs encode
+    /// nothing.
+    pub fn plaintext_operands(circuit: &Circuit) -> Result<(usize, usize)> {
+        let backend = Self::without_keys(circuit)?;
+        let keys = super::plain_keys(circuit, &backend, backend.slots())?;
+        let bytes = keys.iter().fold(0usize, |sum, key| {
+            sum.saturating_add(plain_bytes(&backend.layout, key.level))
+        });
+        Ok((keys.len(), bytes))
+    }
+
     /// Number of plaintext operands kept, and the bytes of their residues.
     pub fn plaintext_cache(&self) -> (usize, usize) {
         (self.cache.index.len(), self.cache.bytes)
@@ -191,7 +215,7 @@ impl CkksBackend {
     fn residues<'a>(&'a self, p: &'a CkksPlain) -> Result<PlainView<'a>> {
         match p {
             CkksPlain::Encoded(pt) => Ok(PlainView {
-                residues: pt.poly().as_raw(),
+                residues: Residues::Full(pt.poly().as_raw()),
                 level: pt.level(),
                 scale: pt.scale(),
             }),
@@ -200,17 +224,15 @@ impl CkksBackend {
                 scale,
                 offset,
             } => {
-                let n = self.eval.params().n();
-                let residues = self
-                    .cache
-                    .stores
-                    .get(&level)
-                    .and_then(|store| store.get(offset * n..(offset + level + 1) * n))
+                let words = self
+                    .layout
+                    .words(level + 1)
+                    .and_then(|len| self.cache.stores.get(&level)?.get(offset..offset + len))
                     .ok_or_else(|| RuntimeError::InvalidCircuit {
                         detail: "a kept plaintext of another backend (executor bug)".into(),
                     })?;
                 Ok(PlainView {
-                    residues,
+                    residues: Residues::Packed(words, &self.layout),
                     level,
                     scale,
                 })
@@ -226,11 +248,14 @@ impl CkksBackend {
             CkksPlain::Kept { .. } => {
                 let view = self.residues(p)?;
                 let n = self.eval.params().n();
-                let poly = RnsPoly::from_raw(n, view.residues.to_vec()).ok_or_else(|| {
-                    RuntimeError::InvalidCircuit {
+                let raw = match view.residues {
+                    Residues::Full(r) => r.to_vec(),
+                    Residues::Packed(words, layout) => layout.unpack_all(words, view.level + 1),
+                };
+                let poly =
+                    RnsPoly::from_raw(n, raw).ok_or_else(|| RuntimeError::InvalidCircuit {
                         detail: "an empty kept plaintext (executor bug)".into(),
-                    }
-                })?;
+                    })?;
                 Ok(std::borrow::Cow::Owned(Plaintext::new(
                     poly, view.level, view.scale,
                 )))
@@ -260,7 +285,7 @@ impl Executor<CkksBackend> {
 
 /// A plaintext's residues, level and scale.
 struct PlainView<'a> {
-    residues: &'a [u64],
+    residues: Residues<'a>,
     level: usize,
     scale: f64,
 }
@@ -387,12 +412,12 @@ impl Backend for CkksBackend {
     }
 
     fn prepare(&mut self, keys: &[PlainKey], dense: &DenseFn<'_>) -> Result<()> {
-        let n = self.eval.params().n();
+        let layout = &self.layout;
         // Operands in order of use until the budget is spent, grouped by level.
         let mut bytes = 0usize;
         let mut by_level: HashMap<usize, Vec<PlainKey>> = HashMap::new();
         for key in keys {
-            bytes = bytes.saturating_add(plain_bytes(n, key.level));
+            bytes = bytes.saturating_add(plain_bytes(layout, key.level));
             if bytes > self.cache_budget {
                 break;
             }
@@ -401,25 +426,31 @@ impl Backend for CkksBackend {
         let encoder = self.eval.encoder();
         let mut cache = PlainCache::default();
         for (level, keys) in by_level {
-            let limbs = level + 1;
-            let mut store = vec![0u64; keys.len() * limbs * n];
+            let words = layout
+                .words(level + 1)
+                .ok_or(RuntimeError::LevelOutOfRange {
+                    from: level,
+                    to: level,
+                    max: self.eval.params().max_level(),
+                })?;
+            let mut store = vec![0u32; keys.len() * words];
             store
-                .par_chunks_mut(limbs * n)
+                .par_chunks_mut(words)
                 .zip(keys.par_iter())
                 .try_for_each(|(dst, key)| {
                     let pt = encoder.encode(&dense(key)?, level, key.scale())?;
-                    dst.copy_from_slice(&pt.poly().as_raw()[..limbs * n]);
+                    layout.pack(pt.poly().as_raw(), dst);
                     Ok::<(), RuntimeError>(())
                 })?;
             for (i, key) in keys.iter().enumerate() {
                 let plain = CkksPlain::Kept {
                     level,
                     scale: key.scale(),
-                    offset: i * limbs,
+                    offset: i * words,
                 };
                 cache.index.insert(*key, plain);
             }
-            cache.bytes += store.len() * 8;
+            cache.bytes += store.len() * 4;
             cache.stores.insert(level, store);
         }
         self.cache = Arc::new(cache);

@@ -4,6 +4,7 @@
 pub mod fma;
 pub mod modulus;
 pub mod ntt;
+pub mod packed;
 pub mod poly;
 pub mod primes;
 pub mod ring;
@@ -12,5 +13,6 @@ pub mod sampling;
 
 pub use modulus::Modulus;
 pub use ntt::NttPlan;
+pub use packed::PackedLayout;
 pub use poly::{Coeff, Eval, RnsPoly};
 pub use ring::{Prime, RingContext, RingError};

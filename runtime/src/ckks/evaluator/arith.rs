@@ -4,16 +4,56 @@ use super::Evaluator;
 use crate::ckks::ciphertext::Ciphertext;
 use crate::ckks::plaintext::Plaintext;
 use crate::error::{Result, RuntimeError};
-use crate::math::{Eval, RnsPoly};
+use crate::math::{Eval, PackedLayout, RnsPoly};
 use rayon::prelude::*;
 
 /// One term of [`Evaluator::mul_plain_sum_residues`]: a ciphertext and a plaintext given by its
-/// residues (limb-major, evaluation domain), level and scale.
+/// residues (evaluation domain), level and scale.
 pub(crate) struct PlainResidues<'a> {
     pub(crate) ct: &'a Ciphertext,
-    pub(crate) residues: &'a [u64],
+    pub(crate) residues: Residues<'a>,
     pub(crate) level: usize,
     pub(crate) scale: f64,
+}
+
+/// The residues of a plaintext operand, limb-major: as `u64`, or packed in 32-bit words.
+#[derive(Clone, Copy)]
+pub(crate) enum Residues<'a> {
+    /// `n` residues per limb.
+    Full(&'a [u64]),
+    /// A packed polynomial and its layout.
+    Packed(&'a [u32], &'a PackedLayout),
+}
+
+impl Residues<'_> {
+    /// Whether limbs `0..limbs` of degree `n` are all there.
+    fn holds(&self, limbs: usize, n: usize) -> bool {
+        match self {
+            Residues::Full(r) => r.len() >= limbs * n,
+            Residues::Packed(w, layout) => {
+                layout.n() == n && layout.words(limbs).is_some_and(|need| w.len() >= need)
+            }
+        }
+    }
+
+    /// Coefficients `start..end` of limb `i` (degree `n`), unpacked into `scratch` if packed.
+    fn chunk<'s>(
+        &'s self,
+        i: usize,
+        n: usize,
+        start: usize,
+        end: usize,
+        scratch: &'s mut [u64],
+    ) -> &'s [u64] {
+        match *self {
+            Residues::Full(r) => &r[i * n + start..i * n + end],
+            Residues::Packed(w, layout) => {
+                let out = &mut scratch[..end - start];
+                layout.unpack(w, i, start..end, out);
+                out
+            }
+        }
+    }
 }
 
 impl Evaluator {
@@ -123,7 +163,7 @@ impl Evaluator {
             .iter()
             .map(|&(ct, pt)| PlainResidues {
                 ct,
-                residues: pt.poly().as_raw(),
+                residues: Residues::Full(pt.poly().as_raw()),
                 level: pt.level(),
                 scale: pt.scale(),
             })
@@ -145,7 +185,7 @@ impl Evaluator {
         let n = self.params.n();
         for t in terms {
             self.same_level(level, t.ct.level)?;
-            if t.level < level || t.residues.len() < (level + 1) * n {
+            if t.level < level || !t.residues.holds(level + 1, n) {
                 return Err(RuntimeError::LevelMismatch {
                     lhs: level,
                     rhs: t.level,
@@ -177,10 +217,11 @@ impl Evaluator {
             .enumerate()
             .for_each(|(i, (mut acc, prime))| {
                 let ntt = prime.ntt();
+                let mut scratch = [0u64; CHUNK];
                 for start in (0..n).step_by(CHUNK) {
                     let end = (start + CHUNK).min(n);
                     for t in terms {
-                        let plain = &t.residues[i * n + start..i * n + end];
+                        let plain = t.residues.chunk(i, n, start, end, &mut scratch);
                         for (dst, poly) in acc.iter_mut().zip(&t.ct.parts) {
                             ntt.mul_accumulate(
                                 &mut dst[start..end],

@@ -7,7 +7,7 @@
 
 mod arith;
 
-pub(crate) use arith::PlainResidues;
+pub(crate) use arith::{PlainResidues, Residues};
 mod mul;
 mod rotate;
 
