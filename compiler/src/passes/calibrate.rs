@@ -16,10 +16,13 @@ use crate::reference::{eval_op, fit_input};
 use rayon::prelude::*;
 use std::collections::HashMap;
 
-/// The observed `[min, max]` of every node's values over the calibration images.
+/// The observed `[min, max]` of every node's values over the calibration images, overall and
+/// per channel (axis 1: the channels of an NCHW tensor, the features of a `[batch, features]`
+/// one), for passes that treat channels separately.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Ranges {
     map: HashMap<NodeId, (f64, f64)>,
+    channels: HashMap<NodeId, Vec<(f64, f64)>>,
 }
 
 impl Ranges {
@@ -36,6 +39,17 @@ impl Ranges {
     /// Sets (or replaces) a node's range.
     pub fn insert(&mut self, id: NodeId, range: (f64, f64)) {
         self.map.insert(id, range);
+    }
+
+    /// The `(min, max)` of each channel (axis 1) of a node's values, if it was calibrated and
+    /// has a channel axis.
+    pub fn channels(&self, id: NodeId) -> Option<&[(f64, f64)]> {
+        self.channels.get(&id).map(Vec::as_slice)
+    }
+
+    /// Sets (or replaces) a node's per-channel ranges.
+    pub fn insert_channels(&mut self, id: NodeId, ranges: Vec<(f64, f64)>) {
+        self.channels.insert(id, ranges);
     }
 
     /// Number of calibrated nodes.
@@ -75,29 +89,59 @@ pub fn calibrate(graph: &Graph, images: &[Tensor]) -> Result<Ranges> {
         return Ok(Ranges::new());
     }
     let plan = Plan::new(graph)?;
-    let per_image: Vec<Vec<(f64, f64)>> = images
+    let per_image: Vec<Vec<Vec<(f64, f64)>>> = images
         .par_iter()
-        .map(|img| plan.run(graph, img))
+        .map(|img| {
+            let mut ranges = Vec::with_capacity(plan.order.len());
+            plan.run(graph, img, |id, _, value| {
+                ranges.push(channel_ranges(value).ok_or_else(|| {
+                    let name = graph.node(id).map_or("?", |n| n.name.as_str());
+                    let op = graph.node(id).map_or("?", |n| n.op.name());
+                    CompileError::InvalidNode {
+                        op: op.into(),
+                        node: format!("{id} '{name}'"),
+                        reason: "produced a non-finite value on a calibration image".into(),
+                    }
+                })?);
+                Ok(())
+            })?;
+            Ok(ranges)
+        })
         .collect::<Result<_>>()?;
-    let mut acc = vec![(f64::INFINITY, f64::NEG_INFINITY); plan.order.len()];
-    for ranges in &per_image {
+    let mut acc: Vec<Vec<(f64, f64)>> = per_image[0].clone();
+    for ranges in &per_image[1..] {
         for (a, r) in acc.iter_mut().zip(ranges) {
-            *a = (a.0.min(r.0), a.1.max(r.1));
+            for (a, r) in a.iter_mut().zip(r) {
+                *a = union(*a, *r);
+            }
         }
     }
     let mut out = Ranges::new();
-    for (&id, &r) in plan.order.iter().zip(&acc) {
+    for (&id, channels) in plan.order.iter().zip(acc) {
+        let r = channels.iter().fold(EMPTY, |a, &r| union(a, r));
         if r.0 <= r.1 {
             out.insert(id, r);
+        }
+        if graph.fact(id)?.shape.len() >= 2 && channels.iter().all(|r| r.0 <= r.1) {
+            out.insert_channels(id, channels);
         }
     }
     Ok(out)
 }
 
-/// The evaluation order, operand slots and use counts, shared by all images.
-struct Plan {
+/// The range of no value.
+const EMPTY: (f64, f64) = (f64::INFINITY, f64::NEG_INFINITY);
+
+fn union(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
+    (a.0.min(b.0), a.1.max(b.1))
+}
+
+/// The evaluation order, operand slots and use counts of a graph, shared by all images: runs
+/// the reference interpreter on one image and shows every node's value to a visitor, dropping
+/// each value after its last use.
+pub(super) struct Plan {
     input: NodeId,
-    order: Vec<NodeId>,
+    pub(super) order: Vec<NodeId>,
     /// Operands of `order[i]`, as indices into `order`.
     operands: Vec<Vec<usize>>,
     /// How many operand slots read `order[i]`, plus one if it is a graph output.
@@ -105,7 +149,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(graph: &Graph) -> Result<Self> {
+    pub(super) fn new(graph: &Graph) -> Result<Self> {
         let &[input] = graph.inputs() else {
             return Err(CompileError::InvalidInput {
                 reason: format!("the graph has {} inputs, expected 1", graph.inputs().len()),
@@ -132,13 +176,22 @@ impl Plan {
         })
     }
 
-    /// The `(min, max)` of every node (in `order`) on one image.
-    fn run(&self, graph: &Graph, image: &Tensor) -> Result<Vec<(f64, f64)>> {
+    /// Runs `graph` on one image, calling `visit(node, operand values, value)` for every node,
+    /// in `order`.
+    pub(super) fn run(
+        &self,
+        graph: &Graph,
+        image: &Tensor,
+        mut visit: impl FnMut(NodeId, &[&Tensor], &Tensor) -> Result<()>,
+    ) -> Result<()> {
         let mut values: Vec<Option<Tensor>> = vec![None; self.order.len()];
         let mut left = self.uses.clone();
-        let mut ranges = Vec::with_capacity(self.order.len());
         for (i, &id) in self.order.iter().enumerate() {
             let node = graph.node(id)?;
+            let args: Vec<&Tensor> = self.operands[i]
+                .iter()
+                .map(|&o| values[o].as_ref().ok_or_else(|| missing(id, self.order[o])))
+                .collect::<Result<_>>()?;
             let value = if id == self.input {
                 fit_input(image, &graph.fact(id)?.shape)?
             } else if let Op::Input = node.op {
@@ -146,10 +199,6 @@ impl Plan {
                     reason: format!("{id} is an input without a value"),
                 });
             } else {
-                let args: Vec<&Tensor> = self.operands[i]
-                    .iter()
-                    .map(|&o| values[o].as_ref().ok_or_else(|| missing(id, self.order[o])))
-                    .collect::<Result<_>>()?;
                 eval_op(&node.op, &args, &node.fact.shape).map_err(|reason| {
                     CompileError::InvalidNode {
                         op: node.op.name().into(),
@@ -158,11 +207,8 @@ impl Plan {
                     }
                 })?
             };
-            ranges.push(range_of(&value).ok_or_else(|| CompileError::InvalidNode {
-                op: node.op.name().into(),
-                node: format!("{id} '{}'", node.name),
-                reason: "produced a non-finite value on a calibration image".into(),
-            })?);
+            visit(id, &args, &value)?;
+            drop(args);
             for &o in &self.operands[i] {
                 left[o] -= 1;
                 if left[o] == 0 {
@@ -173,18 +219,27 @@ impl Plan {
                 values[i] = Some(value);
             }
         }
-        Ok(ranges)
+        Ok(())
     }
 }
 
-/// `(min, max)` of the values; `None` if one is not finite. An empty tensor gives `(∞, −∞)`.
-fn range_of(t: &Tensor) -> Option<(f64, f64)> {
-    let mut r = (f64::INFINITY, f64::NEG_INFINITY);
-    for &v in t.data() {
+/// `(min, max)` of the values of each channel (axis 1; the whole tensor is one channel below
+/// rank 2); `None` if a value is not finite. An empty channel gives `(∞, −∞)`.
+fn channel_ranges(t: &Tensor) -> Option<Vec<(f64, f64)>> {
+    let shape = t.shape();
+    let channels = if shape.len() >= 2 { shape[1] } else { 1 };
+    let inner: usize = shape.iter().skip(2).product();
+    let mut r = vec![EMPTY; channels];
+    for (i, &v) in t.data().iter().enumerate() {
         if !v.is_finite() {
             return None;
         }
-        r = (r.0.min(v), r.1.max(v));
+        let c = if shape.len() >= 2 {
+            (i / inner) % channels
+        } else {
+            0
+        };
+        r[c] = union(r[c], (v, v));
     }
     Some(r)
 }
@@ -215,6 +270,10 @@ mod tests {
         let r = calibrate(&g, &imgs).unwrap();
         assert_eq!(r.get(x), Some((-2.0, 3.0)));
         assert_eq!(r.get(s), Some((0.0, 9.0)));
+        assert_eq!(
+            r.channels(x),
+            Some(&[(-2.0, 0.0), (0.5, 3.0), (-1.0, 1.0)][..])
+        );
         assert!(calibrate(&g, &[]).unwrap().is_empty());
         let bad = Tensor::new(vec![3], vec![f64::NAN, 0.0, 0.0]).unwrap();
         let err = calibrate(&g, &[bad]).unwrap_err().to_string();
