@@ -60,6 +60,13 @@ impl Activation {
         }
     }
 
+    /// The activation of a [`name`](Self::name), as in [`Polynomial::approximates`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Activation::Relu, Activation::Sigmoid, Activation::Tanh]
+            .into_iter()
+            .find(|a| a.name() == name)
+    }
+
     /// The function itself, the reference for approximation errors.
     pub fn eval(self, x: f64) -> f64 {
         match self {

@@ -5,10 +5,12 @@
 mod approximate_activations;
 mod calibrate;
 mod const_fold;
+mod correct_activation_bias;
 mod dce;
 mod fold_batchnorm;
 mod fuse_polynomials;
 mod merge_bias;
+mod normalise_relu_inputs;
 mod recognise_square;
 mod remove_identity;
 
@@ -17,10 +19,12 @@ pub use approximate_activations::{
 };
 pub use calibrate::{calibrate, widen, Ranges};
 pub use const_fold::ConstFold;
+pub use correct_activation_bias::correct_activation_bias;
 pub use dce::Dce;
 pub use fold_batchnorm::FoldBatchNorm;
 pub use fuse_polynomials::{fuse_polynomials, FusePolynomials};
 pub use merge_bias::MergeBias;
+pub use normalise_relu_inputs::{normalise_relu_inputs, NormaliseReluInputs, MIN_CHANNEL_FRACTION};
 pub use recognise_square::RecogniseSquare;
 pub use remove_identity::RemoveIdentity;
 
