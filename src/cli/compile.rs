@@ -26,12 +26,25 @@ pub struct CompileArgs {
     #[arg(long, default_value_t = 200)]
     pub calibration_limit: usize,
     /// Degree of the ReLU/sigmoid/tanh polynomials (default: the lowest degree within
-    /// --max-accuracy-drop).
+    /// --max-accuracy-drop, --min-agreement and --max-logit-error).
     #[arg(long)]
     pub relu_degree: Option<usize>,
+    /// The degree of one activation, by its ONNX node name (`blindfold inspect` lists them):
+    /// `--degree /4/Relu=31`. Repeat for several; the others keep --relu-degree or the
+    /// automatic degree.
+    #[arg(long = "degree", value_name = "NODE=DEGREE", value_parser = parse_degree_override)]
+    pub degree_overrides: Vec<(String, usize)>,
     /// Accuracy the polynomial activations may lose on the calibration set, in points.
     #[arg(long, default_value_t = 0.5)]
     pub max_accuracy_drop: f64,
+    /// Percentage of the calibration images that must keep the original network's class with
+    /// polynomial activations (the automatic degree meets this too).
+    #[arg(long, default_value_t = 100.0 * blindfold::compiler::compile::DEFAULT_MIN_AGREEMENT)]
+    pub min_agreement: f64,
+    /// Largest median logit error of the polynomial activations on the calibration images, in
+    /// percent of the spread of the network's outputs (the automatic degree meets this too).
+    #[arg(long, default_value_t = 100.0 * blindfold::compiler::compile::DEFAULT_MAX_LOGIT_ERROR)]
+    pub max_logit_error: f64,
     /// log2 of the CKKS scale (the "bit scale"); default: chosen automatically, the smallest
     /// parameter set whose predicted CKKS error keeps the scores accurate.
     #[arg(long)]
@@ -41,12 +54,34 @@ pub struct CompileArgs {
     /// about twice the server time).
     #[arg(long)]
     pub small_keys: bool,
+    /// Fit each ReLU polynomial to the range of the widest channel of its input, instead of
+    /// normalising every channel to its own range (the default, more accurate at the same
+    /// degree and depth; this flag is for comparison).
+    #[arg(long)]
+    pub no_per_channel_relu: bool,
+    /// Leave the average error of the activation polynomials in the scores, instead of
+    /// removing it per channel through the bias of the next layer (the default; this flag is
+    /// for comparison).
+    #[arg(long)]
+    pub no_bias_correction: bool,
     /// Security level in bits: 128, 192 or 256.
     #[arg(long, default_value_t = 128, value_parser = parse_security)]
     pub security: u32,
     /// Print the report as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Parses `--degree NODE=DEGREE`.
+pub fn parse_degree_override(s: &str) -> Result<(String, usize), String> {
+    let (node, degree) = s
+        .rsplit_once('=')
+        .ok_or_else(|| format!("'{s}' is not NODE=DEGREE (e.g. /4/Relu=31)"))?;
+    let degree = degree
+        .trim()
+        .parse::<usize>()
+        .map_err(|_| format!("'{degree}' in '{s}' is not a degree (a whole number, e.g. 31)"))?;
+    Ok((node.trim().to_string(), degree))
 }
 
 /// Parses `--security`.
@@ -64,10 +99,15 @@ impl CompileArgs {
             .with_context(|| format!("unsupported security level {}", self.security))?;
         Ok(CompileOptions {
             relu_degree: self.relu_degree,
+            degree_overrides: self.degree_overrides.iter().cloned().collect(),
             max_accuracy_drop: self.max_accuracy_drop,
+            min_agreement: self.min_agreement / 100.0,
+            max_logit_error: self.max_logit_error / 100.0,
             scale_bits: self.scale_bits,
             security,
             small_keys: self.small_keys,
+            per_channel_relu: !self.no_per_channel_relu,
+            correct_bias: !self.no_bias_correction,
             ..CompileOptions::default()
         })
     }
@@ -104,6 +144,23 @@ pub fn run(args: &CompileArgs) -> Result<()> {
                 compiled.max_simulation_error.into(),
             );
             map.insert("compile_seconds".into(), elapsed.as_secs_f64().into());
+            map.insert(
+                "degree_search".into(),
+                compiled
+                    .degree_search
+                    .iter()
+                    .map(|t| {
+                        serde_json::json!({
+                            "degree": t.degree,
+                            "accuracy": t.accuracy,
+                            "agreement": t.agreement,
+                            "median_logit_error": t.median_logit_error,
+                            "accepted": t.accepted,
+                        })
+                    })
+                    .collect::<Vec<_>>()
+                    .into(),
+            );
             if let Some(n) = &compiled.noise {
                 map.insert(
                     "noise".into(),
@@ -128,6 +185,17 @@ pub fn run(args: &CompileArgs) -> Result<()> {
             "check     cleartext circuit vs IR on the calibration images: max relative error {:.2e}",
             compiled.max_simulation_error
         );
+        for t in &compiled.degree_search {
+            println!(
+                "degree    {:>3}: accuracy {:.2}%, same class as the original network on {:.2}% \
+                 of the calibration images, median logit error {:.2}% of the output range{}",
+                t.degree,
+                100.0 * t.accuracy,
+                100.0 * t.agreement,
+                100.0 * t.median_logit_error,
+                if t.accepted { " (accepted)" } else { "" }
+            );
+        }
         if let Some(n) = &compiled.noise {
             println!(
                 "noise     scale 2^{}{}: estimated CKKS error σ {:.2e}, bound {:.0}σ = {:.2e} \
