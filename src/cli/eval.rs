@@ -228,28 +228,23 @@ fn simulate(
             )
         })
         .flatten();
-    let (agreement, max_logit_error) = if with_plain {
+    let (agreement, logit_errors) = if with_plain {
         let same = scores
             .iter()
             .filter(|s| s.1.as_deref().and_then(argmax) == argmax(&s.2))
             .count();
-        let err = scores
+        let errors: Vec<LogitError> = scores
             .iter()
-            .filter_map(|s| {
-                let plain = s.1.as_ref()?;
-                Some(
-                    plain
-                        .iter()
-                        .zip(&s.2)
-                        .map(|(a, b)| (a - b).abs())
-                        .fold(0.0, f64::max),
-                )
-            })
-            .fold(0.0, f64::max);
-        (Some(same as f64 / scores.len().max(1) as f64), Some(err))
+            .filter_map(|s| Some(LogitError::of(s.1.as_ref()?, &s.2)))
+            .collect();
+        (
+            Some(same as f64 / scores.len().max(1) as f64),
+            Some(LogitErrors::of(&errors)),
+        )
     } else {
         (None, None)
     };
+    let max_logit_error = logit_errors.as_ref().map(|e| e.max);
     let (median, p90) = median_p90(&times);
     if args.json {
         let obj = serde_json::json!({
@@ -262,6 +257,7 @@ fn simulate(
             "simulated_accuracy": simulated_accuracy,
             "agreement_plaintext": agreement,
             "max_logit_error": max_logit_error,
+            "logit_error": logit_errors.as_ref().map(LogitErrors::to_json),
             "latency_ms": { "simulate": { "median": median, "p90": p90 } },
             "peak_memory_bytes": peak_memory_bytes(),
             "params": params_json(circuit),
@@ -288,8 +284,16 @@ fn simulate(
         pct(simulated_accuracy)
     );
     println!("agreement    simulated = plaintext on {}", pct(agreement));
-    if let Some(err) = max_logit_error {
-        println!("logit error  max {err:.3e} (the circuit against the original network)");
+    if let Some(e) = &logit_errors {
+        println!(
+            "logit error  median {:.3e}, p99 {:.3e}, max {:.3e} (the circuit against the original \
+             network); within 1% of the image's logit range on {}, diverged on {} image(s)",
+            e.median,
+            e.p99,
+            e.max,
+            pct(Some(e.within_one_percent)),
+            e.diverged
+        );
     }
     println!("simulate     median {median:.1} ms, p90 {p90:.1} ms per image");
     Ok(())
@@ -414,5 +418,68 @@ impl Progress {
         if self.terminal {
             eprintln!();
         }
+    }
+}
+
+/// The largest logit error of one image against the original network, and the spread of that
+/// image's original logits.
+#[derive(Clone, Copy, Debug)]
+struct LogitError {
+    error: f64,
+    range: f64,
+}
+
+impl LogitError {
+    fn of(plain: &[f64], other: &[f64]) -> Self {
+        let error = plain
+            .iter()
+            .zip(other)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        let (lo, hi) = plain
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        Self {
+            error: if error.is_nan() { f64::INFINITY } else { error },
+            range: (hi - lo).max(0.0),
+        }
+    }
+}
+
+/// Logit errors over a test set: their distribution, how many images stay within 1% of their
+/// logit range (the project's precision target), and how many diverged (an error larger than
+/// the whole spread of the image's logits: an activation left its polynomial's interval).
+#[derive(Clone, Debug)]
+struct LogitErrors {
+    median: f64,
+    p99: f64,
+    max: f64,
+    within_one_percent: f64,
+    diverged: usize,
+}
+
+impl LogitErrors {
+    fn of(errors: &[LogitError]) -> Self {
+        let values: Vec<f64> = errors.iter().map(|e| e.error).collect();
+        let within = errors.iter().filter(|e| e.error <= 0.01 * e.range).count();
+        Self {
+            median: super::measure::quantile(&values, 0.5),
+            p99: super::measure::quantile(&values, 0.99),
+            max: values.iter().copied().fold(0.0, f64::max),
+            within_one_percent: within as f64 / errors.len().max(1) as f64,
+            diverged: errors.iter().filter(|e| e.error > e.range).count(),
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "median": self.median,
+            "p99": self.p99,
+            "max": self.max,
+            "within_1pct_of_range": self.within_one_percent,
+            "diverged_images": self.diverged,
+        })
     }
 }

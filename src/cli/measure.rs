@@ -189,10 +189,17 @@ pub fn median_p90(values: &[f64]) -> (f64, f64) {
     if values.is_empty() {
         return (f64::NAN, f64::NAN);
     }
+    (quantile(values, 0.5), quantile(values, 0.9))
+}
+
+/// The `q`-quantile (`0 < q <= 1`) of `values` by the nearest-rank rule; NaN when empty.
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
-    let rank = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
-    (rank(0.5), rank(0.9))
+    v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
 }
 
 /// The peak resident memory of this process, in bytes (Linux; None elsewhere).
