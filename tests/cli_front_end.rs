@@ -184,8 +184,52 @@ fn compile_inspect_and_simulate_a_circuit() {
 }
 
 #[test]
+fn scores_of_an_input_beyond_the_calibrated_ranges_are_flagged() {
+    let dir = std::env::temp_dir().join(format!("blindfold-cli-range-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bfc = dir.join("mnist_relu.bfc");
+    let bfc_s = bfc.to_str().unwrap();
+    let (ok, out, err) = blindfold(&[
+        "compile",
+        "models/mnist_relu.onnx",
+        "-o",
+        bfc_s,
+        "--relu-degree",
+        "7",
+        "--scale-bits",
+        "30",
+    ]);
+    assert!(ok, "{err}");
+    // The compile report shows the degree it measured on the calibration images.
+    assert!(
+        out.contains("degree      7: accuracy") && out.contains("median logit error"),
+        "{out}"
+    );
+    let predict = |input: &str| {
+        let (ok, out, err) = blindfold(&[
+            "predict", bfc_s, "--input", input, "--mode", "simulate", "--json",
+        ]);
+        assert!(ok, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let normal = predict("models/samples/mnist/0_7.png");
+    assert_eq!(normal["class"], 7);
+    assert!(normal["warning"].is_null(), "{normal}");
+    // Pixels 40 times brighter than any image: the activations leave their intervals.
+    let bright = dir.join("bright.npy");
+    write_npy(&bright, &[1, 28, 28], &[40.0; 784]);
+    let flagged = predict(bright.to_str().unwrap());
+    let warning = flagged["warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("the scores are out of range") && warning.contains("unreliable"),
+        "{flagged}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn bad_compile_flags_are_refused_clearly() {
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &["--relu-degree", "0"],
             "--relu-degree 0 would replace every activation by a constant",
@@ -197,6 +241,14 @@ fn bad_compile_flags_are_refused_clearly() {
         (
             &["--security", "100"],
             "'100' is not a supported security level: use 128, 192 or 256",
+        ),
+        (
+            &["--min-agreement", "120"],
+            "--min-agreement 120 must be between 0 and 100",
+        ),
+        (
+            &["--degree", "/1/Relu"],
+            "'/1/Relu' is not NODE=DEGREE (e.g. /4/Relu=31)",
         ),
     ];
     for (flags, message) in cases {

@@ -414,6 +414,7 @@ pub fn compile(
             labelled,
             original_accuracy,
             simulated_accuracy: accuracy(&simulated, &calibration.labels, &exact_pred),
+            max_abs_output: Some(max_out),
         });
         circuit.meta = meta;
     }

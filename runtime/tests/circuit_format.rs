@@ -116,8 +116,32 @@ fn compact_circuit() -> Circuit {
         labelled: 90,
         original_accuracy: 0.97,
         simulated_accuracy: 0.96,
+        max_abs_output: Some(12.5),
     });
     c
+}
+
+#[test]
+fn scores_beyond_the_calibrated_outputs_are_flagged_and_older_circuits_still_read() {
+    let mut c = compact_circuit();
+    let meta = &c.meta;
+    assert_eq!(meta.out_of_range(&[-12.5, 3.0, 18.0, 0.0]), None);
+    let warning = meta.out_of_range(&[1e11, 0.0, 0.0, 0.0]).unwrap();
+    assert!(
+        warning.contains("out of range")
+            && warning.contains("1.000e11")
+            && warning.contains("12.5"),
+        "{warning}"
+    );
+    assert!(meta.out_of_range(&[f64::NAN, 0.0, 0.0, 0.0]).is_some());
+    // A circuit without the recorded bound (as written before it existed) reads back without
+    // it and flags nothing.
+    if let Some(cal) = &mut c.meta.calibration {
+        cal.max_abs_output = None;
+    }
+    let back = Circuit::from_bytes(&c.to_bytes()).unwrap();
+    assert_eq!(back, c);
+    assert_eq!(back.meta.out_of_range(&[1e11, 0.0, 0.0, 0.0]), None);
 }
 
 #[test]

@@ -143,12 +143,14 @@ pub fn run(args: &ClientArgs) -> Result<()> {
     let shape = client.circuit().output.shape.clone();
     let class = Tensor::new(shape.clone(), scores.clone())?.argmax();
     let (sent, received) = http.bytes();
+    let warning = client.circuit().meta.out_of_range(&scores);
 
     if args.json {
         let obj = serde_json::json!({
             "output": scores,
             "shape": shape,
             "class": class,
+            "warning": warning,
             "mode": "remote",
             "server": http.url(),
             "key_id": key_id,
@@ -174,6 +176,9 @@ pub fn run(args: &ClientArgs) -> Result<()> {
         });
         println!("{obj}");
         return Ok(());
+    }
+    if let Some(w) = &warning {
+        eprintln!("warning: {w}");
     }
     print_result(Mode::Encrypted, &shape, &scores, class);
     println!("server   {} (key id {key_id})", http.url());

@@ -21,7 +21,8 @@ pub struct DecryptArgs {
     /// The encrypted output written by `blindfold run`.
     #[arg(long)]
     input: PathBuf,
-    /// Print one JSON object (output, shape, class, mode).
+    /// Print one JSON object (output, shape, class, mode, warning: why the scores cannot be
+    /// trusted, or null).
     #[arg(long)]
     json: bool,
 }
@@ -35,15 +36,20 @@ pub fn run(args: &DecryptArgs) -> Result<()> {
         .with_context(|| format!("decrypting {}", args.input.display()))?;
     let shape = client.circuit().output.shape.clone();
     let class = Tensor::new(shape.clone(), scores.clone())?.argmax();
+    let warning = client.circuit().meta.out_of_range(&scores);
     if args.json {
         let obj = serde_json::json!({
             "output": scores,
             "shape": shape,
             "class": class,
             "mode": Mode::Encrypted.name(),
+            "warning": warning,
         });
         println!("{obj}");
     } else {
+        if let Some(w) = &warning {
+            eprintln!("warning: {w}");
+        }
         print_result(Mode::Encrypted, &shape, &scores, class);
     }
     Ok(())

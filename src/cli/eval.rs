@@ -106,6 +106,15 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         ("decrypt", latency(|r| r.decrypt)),
     ];
     let peak = peak_memory_bytes();
+    let out_of_range = results
+        .iter()
+        .filter(|r| circuit.meta.out_of_range(&r.encrypted).is_some())
+        .count();
+    let logit_errors = results
+        .iter()
+        .map(|r| Some(LogitError::of(r.plain.as_ref()?, &r.encrypted)))
+        .collect::<Option<Vec<_>>>()
+        .map(|e| LogitErrors::of(&e));
     if args.json {
         let mut lat = serde_json::Map::new();
         for (name, (median, p90)) in phases {
@@ -126,7 +135,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             "agreement": summary.agreement_simulated,
             "agreement_plaintext": summary.agreement_plaintext,
             "max_logit_error": summary.max_logit_error,
+            "logit_error": logit_errors.as_ref().map(LogitErrors::to_json),
             "max_noise": summary.max_noise,
+            "out_of_range_images": out_of_range,
             "latency_ms": lat,
             "throughput_images_per_s": summary.throughput,
             "peak_memory_bytes": peak,
@@ -170,6 +181,21 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         "logit error  max {:.3e} (CKKS noise alone: {:.3e})",
         summary.max_logit_error, summary.max_noise
     );
+    if let Some(e) = &logit_errors {
+        println!(
+            "             median {:.3e}, p99 {:.3e} against the original network; within 1% of \
+             the image's logit range on {}",
+            e.median,
+            e.p99,
+            pct(Some(e.within_one_percent))
+        );
+    }
+    if out_of_range > 0 {
+        println!(
+            "warning      {out_of_range} image(s) with scores out of the calibrated range \
+             (an activation left its polynomial's interval: their classes are unreliable)"
+        );
+    }
     for (name, (median, p90)) in phases {
         println!("{name:<12} median {median:.1} ms, p90 {p90:.1} ms");
     }
@@ -245,6 +271,10 @@ fn simulate(
         (None, None)
     };
     let max_logit_error = logit_errors.as_ref().map(|e| e.max);
+    let out_of_range = scores
+        .iter()
+        .filter(|s| circuit.meta.out_of_range(&s.2).is_some())
+        .count();
     let (median, p90) = median_p90(&times);
     if args.json {
         let obj = serde_json::json!({
@@ -258,6 +288,7 @@ fn simulate(
             "agreement_plaintext": agreement,
             "max_logit_error": max_logit_error,
             "logit_error": logit_errors.as_ref().map(LogitErrors::to_json),
+            "out_of_range_images": out_of_range,
             "latency_ms": { "simulate": { "median": median, "p90": p90 } },
             "peak_memory_bytes": peak_memory_bytes(),
             "params": params_json(circuit),
@@ -293,6 +324,12 @@ fn simulate(
             e.max,
             pct(Some(e.within_one_percent)),
             e.diverged
+        );
+    }
+    if out_of_range > 0 {
+        println!(
+            "warning      {out_of_range} image(s) with scores out of the calibrated range \
+             (an activation left its polynomial's interval: their classes are unreliable)"
         );
     }
     println!("simulate     median {median:.1} ms, p90 {p90:.1} ms per image");

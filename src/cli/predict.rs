@@ -113,7 +113,8 @@ fn simulate(args: &PredictArgs) -> Result<()> {
     let y = Simulator::new(&circuit)?
         .run(&x)
         .context("running the circuit on cleartext slots")?;
-    finish(args, &circuit.output.shape, &y, &notes, None)
+    let warning = circuit.meta.out_of_range(&y);
+    finish(args, &circuit.output.shape, &y, &notes, warning, None)
 }
 
 /// `--mode encrypted`: keys, encryption, the server's run (through the serialized keys and
@@ -157,6 +158,7 @@ fn encrypted(args: &PredictArgs) -> Result<()> {
         &client.circuit().output.shape,
         &y,
         &notes,
+        client.circuit().meta.out_of_range(&y),
         Some(&timings),
     )
 }
@@ -172,6 +174,7 @@ fn finish(
     shape: &[usize],
     y: &[f64],
     notes: &[String],
+    warning: Option<String>,
     timings: Option<&Timings>,
 ) -> Result<()> {
     let class = Tensor::new(shape.to_vec(), y.to_vec())?.argmax();
@@ -182,6 +185,7 @@ fn finish(
             "class": class,
             "mode": args.mode.name(),
             "notes": notes,
+            "warning": warning,
         });
         if let Some(t) = timings {
             let phases: serde_json::Map<_, _> = t
@@ -201,6 +205,9 @@ fn finish(
     } else {
         for note in notes {
             eprintln!("note: {note}");
+        }
+        if let Some(w) = &warning {
+            eprintln!("warning: {w}");
         }
         print_result(args.mode, shape, y, class);
         if let Some(t) = timings {

@@ -269,11 +269,14 @@ fn write_meta(w: &mut Writer, meta: &Metadata) {
     }
     match &meta.calibration {
         Some(c) => {
-            w.u8(1);
+            w.u8(if c.max_abs_output.is_some() { 2 } else { 1 });
             w.usize(c.images);
             w.usize(c.labelled);
             w.f64(c.original_accuracy);
             w.f64(c.simulated_accuracy);
+            if let Some(m) = c.max_abs_output {
+                w.f64(m);
+            }
         }
         None => w.u8(0),
     }
@@ -294,11 +297,12 @@ fn read_meta(r: &mut Reader<'_>) -> Read<Metadata> {
         .collect::<Read<_>>()?;
     let calibration = match r.u8()? {
         0 => None,
-        1 => Some(CalibrationInfo {
+        flag @ (1 | 2) => Some(CalibrationInfo {
             images: r.usize()?,
             labelled: r.usize()?,
             original_accuracy: r.f64()?,
             simulated_accuracy: r.f64()?,
+            max_abs_output: if flag == 2 { Some(r.f64()?) } else { None },
         }),
         other => return Err(r.corrupted(format!("calibration flag {other}"))),
     };

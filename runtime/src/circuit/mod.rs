@@ -360,4 +360,43 @@ pub struct CalibrationInfo {
     pub original_accuracy: f64,
     /// Accuracy of the circuit on cleartext slots, in `[0, 1]`.
     pub simulated_accuracy: f64,
+    /// The largest |output| of the circuit over the calibration images (`None` in circuits
+    /// written before it was recorded).
+    pub max_abs_output: Option<f64>,
+}
+
+/// Scores above this multiple of the largest calibrated |output| are reported as out of range.
+pub const OUT_OF_RANGE_FACTOR: f64 = 1.5;
+
+impl Metadata {
+    /// Why `scores` cannot be trusted, if they exceed [`OUT_OF_RANGE_FACTOR`] times the largest
+    /// |output| of the calibration images (or are not finite); `None` when they look like a
+    /// calibration image's.
+    ///
+    /// Why: a polynomial activation is accurate only on its calibrated interval and grows like a
+    /// Chebyshev polynomial outside it, so an image that drives an activation beyond the
+    /// interval gets meaningless scores, far beyond the calibrated outputs (or wrapped around the
+    /// ciphertext modulus, which is sized for them). Only the owner of the scores can check.
+    pub fn out_of_range(&self, scores: &[f64]) -> Option<String> {
+        let bound = self.calibration.as_ref()?.max_abs_output?;
+        let largest = scores
+            .iter()
+            .map(|v| {
+                if v.is_finite() {
+                    v.abs()
+                } else {
+                    f64::INFINITY
+                }
+            })
+            .fold(0.0, f64::max);
+        (largest > OUT_OF_RANGE_FACTOR * bound).then(|| {
+            format!(
+                "the scores are out of range: |score| reaches {largest:.3e}, above \
+                 {OUT_OF_RANGE_FACTOR} times the largest of the calibration images ({bound:.3}); \
+                 the image probably drove an activation outside the interval its polynomial was \
+                 fitted on, and the class is unreliable (compile with calibration images that \
+                 cover such inputs)"
+            )
+        })
+    }
 }
