@@ -111,7 +111,7 @@ def main():
 
 HEADER = (
     "| model | test images | plaintext acc. | encrypted acc. | drop (points) | agreement with simulation | "
-    "max logit error | server ms (median / p90) | client encrypt + decrypt ms | eval keys | N, levels, scale | peak memory |\n"
+    "logit error: median / max | server ms (median / p90) | client encrypt + decrypt ms | eval keys | N, levels, scale | peak memory |\n"
     "|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
@@ -123,9 +123,11 @@ def row(r):
     if r["plaintext_accuracy"] is not None and r["encrypted_accuracy"] is not None:
         drop = 100 * (r["plaintext_accuracy"] - r["encrypted_accuracy"])
     p = r["params"]
+    median = (r.get("logit_error") or {}).get("median")
+    err_text = f"{r['max_logit_error']:.2e}" if median is None else f"{median:.2e} / {r['max_logit_error']:.2e}"
     return (
         f"| {r['model']} | {r['images']} | {pct(r['plaintext_accuracy'])} | {pct(r['encrypted_accuracy'])} | "
-        f"{'-' if drop is None else f'{drop:+.2f}'} | {pct(r['agreement'])} | {r['max_logit_error']:.2e} | "
+        f"{'-' if drop is None else f'{drop:+.2f}'} | {pct(r['agreement'])} | {err_text} | "
         f"{lat['run']['median']:.0f} / {lat['run']['p90']:.0f} | "
         f"{lat['encrypt']['median']:.1f} + {lat['decrypt']['median']:.1f} | {r['eval_key_bytes'] / 1e6:.1f} MB | "
         f"2^{p['log_n']}, {p['levels']}, 2^{p['log_scale']} | {r['peak_memory_bytes'] / 1e6:.0f} MB |"
@@ -134,7 +136,7 @@ def row(r):
 
 SIMULATED_HEADER = (
     "| model | test images | plaintext acc. | simulated acc. | drop (points) | agreement with plaintext | "
-    "max logit error (circuit vs network) | activation degrees | N, levels, scale |\n"
+    "logit error vs network: median / max | activation degrees | N, levels, scale |\n"
     "|---|---|---|---|---|---|---|---|---|"
 )
 
@@ -148,10 +150,14 @@ def simulated_row(r):
     acts = r["inspect"].get("activations") or []
     degrees = sorted({a.get("degree") for a in acts if a.get("degree") is not None})
     err = r["max_logit_error"]
+    median = (r.get("logit_error") or {}).get("median")
+    err_text = "-" if err is None else f"{err:.2e}"
+    if median is not None:
+        err_text = f"{median:.2e} / {err_text}"
     return (
         f"| {r['model']} | {r['images']} | {pct(r['plaintext_accuracy'])} | {pct(r['simulated_accuracy'])} | "
         f"{'-' if drop is None else f'{drop:+.2f}'} | {pct(r['agreement_plaintext'])} | "
-        f"{'-' if err is None else f'{err:.2e}'} | {', '.join(map(str, degrees)) or '-'} | "
+        f"{err_text} | {', '.join(map(str, degrees)) or '-'} | "
         f"2^{p['log_n']}, {p['levels']}, 2^{p['log_scale']} |"
     )
 
