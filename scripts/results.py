@@ -97,6 +97,7 @@ def main():
         if args.simulate:
             cmd += ["--mode", "simulate"]
         result = json.loads(run(cmd))
+        result["dataset"] = portable(test, args.shared)
         result["compile_s"] = compile_s
         result["inspect"] = json.loads(run([BIN, "inspect", bfc, "--json"]))
         bfc.unlink()
@@ -107,6 +108,14 @@ def main():
     print(SIMULATED_HEADER if args.simulate else HEADER)
     for r in rows:
         print((simulated_row if args.simulate else row)(r))
+
+
+def portable(path: Path, shared: Path) -> str:
+    """The dataset path as committed results name it: under ../shared, not this machine's path."""
+    try:
+        return str(Path("..") / "shared" / path.resolve().relative_to(shared.resolve()))
+    except ValueError:
+        return str(path)
 
 
 HEADER = (
