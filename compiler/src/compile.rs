@@ -130,6 +130,9 @@ pub struct DegreeTrial {
     pub median_logit_error: f64,
     /// Whether it met the criteria (`max_accuracy_drop`, `min_agreement`, `max_logit_error`).
     pub accepted: bool,
+    /// The criteria it missed, each with its measure and its bound (e.g. "same class on 98.40%
+    /// of the calibration images, below --min-agreement 99.50%"); empty when accepted.
+    pub unmet: Vec<String>,
 }
 
 /// Checks the options before any work.
@@ -307,15 +310,37 @@ pub fn compile(
                 .count() as f64
                 / exact_pred.len().max(1) as f64;
             let median_logit_error = median_error(&vecs, &exact_vecs) / exact_spread;
-            let fits = (original_accuracy - acc) * 100.0 <= options.max_accuracy_drop + 1e-9
-                && agreement >= options.min_agreement - 1e-12
-                && median_logit_error <= options.max_logit_error;
+            let drop = (original_accuracy - acc) * 100.0;
+            let mut unmet = Vec::new();
+            if drop > options.max_accuracy_drop + 1e-9 {
+                unmet.push(format!(
+                    "accuracy {drop:.2} points below the original network's, above \
+                     --max-accuracy-drop {:.2}",
+                    options.max_accuracy_drop
+                ));
+            }
+            if agreement < options.min_agreement - 1e-12 {
+                unmet.push(format!(
+                    "same class on {:.2}% of the calibration images, below --min-agreement {:.2}%",
+                    100.0 * agreement,
+                    100.0 * options.min_agreement
+                ));
+            }
+            if median_logit_error > options.max_logit_error {
+                unmet.push(format!(
+                    "median logit error {:.2}% of the output range, above --max-logit-error {:.2}%",
+                    100.0 * median_logit_error,
+                    100.0 * options.max_logit_error
+                ));
+            }
+            let fits = unmet.is_empty();
             degree_search.push(DegreeTrial {
                 degree: d,
                 accuracy: acc,
                 agreement,
                 median_logit_error,
                 accepted: fits,
+                unmet,
             });
             let last = d == *candidates.last().unwrap_or(&d);
             if fits || last {
