@@ -17,8 +17,11 @@ use blindfold_runtime::exec::{Encryption, NoiseEstimator, Simulator};
 use rayon::prelude::*;
 
 /// Degrees tried by the automatic search: degree `2^k − 1` costs `k` levels, the most a
-/// polynomial of depth `k` can have.
-pub const AUTO_DEGREES: [usize; 5] = [3, 7, 15, 31, 63];
+/// polynomial of depth `k` can have. The search stops at the first degree meeting the
+/// accuracy criteria; 127 is what `cifar10_relu` needs (98.4% of its calibration classes kept
+/// at 63, 99.7% at 127), at a cost of one level per activation and 1.7 times the server time of
+/// 63 (28.5 s per image instead of 16.8 s on 2 cores).
+pub const AUTO_DEGREES: [usize; 6] = [3, 7, 15, 31, 63, 127];
 
 /// Options of [`compile`].
 #[derive(Clone, Debug)]
@@ -473,8 +476,12 @@ fn activation_infos(graph: &Graph) -> Vec<ActivationInfo> {
 }
 
 /// The default [`CompileOptions::min_agreement`]: the automatic degree keeps the original
-/// network's class on 99.5% of the calibration images.
-pub const DEFAULT_MIN_AGREEMENT: f64 = 0.995;
+/// network's class on 99% of the calibration images. Measured on the test sets, the degrees
+/// below it lost accuracy (`cifar10_relu` at 63: 98.4% of the calibration classes kept, 0.47
+/// point lost on 10,000 test images) and those above it did not (`fashion_relu` at 63: 99.3%,
+/// 0.05 point; `cifar10_relu` at 127: 99.7%, 0.07 point); the logit error criterion catches
+/// the low degrees that keep classes on the wide training margins.
+pub const DEFAULT_MIN_AGREEMENT: f64 = 0.99;
 
 /// The default [`CompileOptions::max_logit_error`]: a median logit error of 2% of the output
 /// spread. Measured on whole test sets in the clear (per-channel ReLU inputs, bias correction),

@@ -280,15 +280,15 @@ mod tests {
 
     #[test]
     fn warns_when_the_automatic_search_runs_out_of_degrees() {
-        let missed = "same class on 98.40% of the calibration images, below --min-agreement 99.50%";
-        let search = [trial(31, &[missed, "another"]), trial(63, &[missed])];
+        let missed = "same class on 98.40% of the calibration images, below --min-agreement 99.00%";
+        let search = [trial(63, &[missed, "another"]), trial(127, &[missed])];
         let warning = degree_warning(&args(&[]), &search).expect("a warning");
         assert!(
-            warning.contains("no automatic activation degree up to 63"),
+            warning.contains("no automatic activation degree up to 127"),
             "{warning}"
         );
         assert!(warning.contains(missed), "{warning}");
-        assert!(warning.contains("--relu-degree 127"), "{warning}");
+        assert!(warning.contains("--relu-degree 255"), "{warning}");
         assert!(
             !warning.contains("another"),
             "only the degree used: {warning}"
