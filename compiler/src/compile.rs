@@ -116,6 +116,36 @@ pub struct Compiled {
     /// Every activation degree tried, in order, with what it measured on the calibration
     /// images; the last one is the degree used.
     pub degree_search: Vec<DegreeTrial>,
+    /// Whether the degree was searched ([`CompileOptions::relu_degree`] was `None`), so that a
+    /// degree missing the criteria is the search running out, not the user's choice.
+    pub automatic_degree: bool,
+}
+
+impl Compiled {
+    /// The warning a user should see when the automatic degree search ran out of degrees: the
+    /// circuit uses the highest one tried, which misses the accuracy criteria asked for (or
+    /// their defaults). Names the missed criteria and the flags that trade depth for them;
+    /// `None` when a degree met them or the user chose the degree.
+    pub fn degree_warning(&self) -> Option<String> {
+        search_warning(self.automatic_degree, &self.degree_search)
+    }
+}
+
+/// [`Compiled::degree_warning`] from its parts.
+fn search_warning(automatic: bool, search: &[DegreeTrial]) -> Option<String> {
+    if !automatic {
+        return None;
+    }
+    let last = search.last().filter(|t| !t.accepted())?;
+    Some(format!(
+        "warning: no automatic activation degree up to {d} meets the accuracy criteria, and the \
+         circuit uses degree {d}: {unmet}. A higher degree costs one level per doubling and \
+         server time (--relu-degree {next}, or --degree NODE={next} on single activations); to \
+         accept this circuit, relax the criteria.",
+        d = last.degree,
+        unmet = last.unmet.join("; "),
+        next = 2 * last.degree + 1,
+    ))
 }
 
 /// One degree tried by the activation degree search.
@@ -131,11 +161,17 @@ pub struct DegreeTrial {
     /// Median over the calibration images of the largest logit error against the original
     /// network, as a fraction of the spread of the original network's outputs.
     pub median_logit_error: f64,
-    /// Whether it met the criteria (`max_accuracy_drop`, `min_agreement`, `max_logit_error`).
-    pub accepted: bool,
-    /// The criteria it missed, each with its measure and its bound (e.g. "same class on 98.40%
-    /// of the calibration images, below --min-agreement 99.50%"); empty when accepted.
+    /// The criteria (`max_accuracy_drop`, `min_agreement`, `max_logit_error`) it missed, each
+    /// with its measure and its bound (e.g. "same class on 98.40% of the calibration images,
+    /// below --min-agreement 99.00%"); empty when it met them all.
     pub unmet: Vec<String>,
+}
+
+impl DegreeTrial {
+    /// Whether it met every criterion.
+    pub fn accepted(&self) -> bool {
+        self.unmet.is_empty()
+    }
 }
 
 /// Checks the options before any work.
@@ -336,15 +372,15 @@ pub fn compile(
                     100.0 * options.max_logit_error
                 ));
             }
-            let fits = unmet.is_empty();
-            degree_search.push(DegreeTrial {
+            let trial = DegreeTrial {
                 degree: d,
                 accuracy: acc,
                 agreement,
                 median_logit_error,
-                accepted: fits,
                 unmet,
-            });
+            };
+            let fits = trial.accepted();
+            degree_search.push(trial);
             let last = d == *candidates.last().unwrap_or(&d);
             if fits || last {
                 chosen = Some((g, d, outs));
@@ -453,6 +489,7 @@ pub fn compile(
         max_simulation_error: max_err,
         noise,
         degree_search,
+        automatic_degree: options.relu_degree.is_none(),
     })
 }
 
@@ -686,6 +723,43 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
+
+    fn trial(degree: usize, unmet: &[&str]) -> DegreeTrial {
+        DegreeTrial {
+            degree,
+            accuracy: 0.883,
+            agreement: 0.984,
+            median_logit_error: 0.009,
+            unmet: unmet.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn warns_when_the_automatic_search_runs_out_of_degrees() {
+        let missed = "same class on 98.40% of the calibration images, below --min-agreement 99.00%";
+        let search = [trial(63, &[missed, "another"]), trial(127, &[missed])];
+        let warning = search_warning(true, &search).expect("a warning");
+        assert!(
+            warning.contains("no automatic activation degree up to 127"),
+            "{warning}"
+        );
+        assert!(warning.contains(missed), "{warning}");
+        assert!(warning.contains("--relu-degree 255"), "{warning}");
+        assert!(
+            !warning.contains("another"),
+            "only the degree used: {warning}"
+        );
+    }
+
+    #[test]
+    fn no_warning_when_a_degree_was_accepted_or_chosen_by_the_user() {
+        let search = [trial(15, &["missed"]), trial(31, &[])];
+        assert!(search[1].accepted() && !search[0].accepted());
+        assert_eq!(search_warning(true, &search), None);
+        let search = [trial(63, &["missed"])];
+        assert_eq!(search_warning(false, &search), None);
+        assert_eq!(search_warning(true, &[]), None);
+    }
 
     fn outputs(rows: &[[f64; 3]]) -> Vec<Tensor> {
         rows.iter()

@@ -72,28 +72,6 @@ pub struct CompileArgs {
     pub json: bool,
 }
 
-/// The warning printed when the automatic degree search ran out of degrees: the circuit uses
-/// the highest one tried, which misses a criterion the user asked for (or its default), so its
-/// accuracy is below what was requested. Says which criteria and how to trade depth for them.
-pub fn degree_warning(
-    args: &CompileArgs,
-    search: &[blindfold::compiler::compile::DegreeTrial],
-) -> Option<String> {
-    if args.relu_degree.is_some() {
-        return None;
-    }
-    let last = search.last().filter(|t| !t.accepted)?;
-    Some(format!(
-        "warning: no automatic activation degree up to {d} meets the accuracy criteria, and the \
-         circuit uses degree {d}: {unmet}. A higher degree costs one level per doubling and \
-         server time (--relu-degree {next}, or --degree NODE={next} on single activations); \
-         to accept this circuit, relax the criteria.",
-        d = last.degree,
-        unmet = last.unmet.join("; "),
-        next = 2 * last.degree + 1,
-    ))
-}
-
 /// Parses `--degree NODE=DEGREE`.
 pub fn parse_degree_override(s: &str) -> Result<(String, usize), String> {
     let (node, degree) = s
@@ -156,7 +134,7 @@ pub fn run(args: &CompileArgs) -> Result<()> {
     std::fs::write(&output, &bytes)
         .with_context(|| format!("writing the circuit to {}", output.display()))?;
     let report = Report::new(&compiled.circuit)?;
-    if let Some(warning) = degree_warning(args, &compiled.degree_search) {
+    if let Some(warning) = compiled.degree_warning() {
         eprintln!("{warning}");
     }
     if args.json {
@@ -180,7 +158,7 @@ pub fn run(args: &CompileArgs) -> Result<()> {
                             "accuracy": t.accuracy,
                             "agreement": t.agreement,
                             "median_logit_error": t.median_logit_error,
-                            "accepted": t.accepted,
+                            "accepted": t.accepted(),
                             "unmet": t.unmet,
                         })
                     })
@@ -219,7 +197,7 @@ pub fn run(args: &CompileArgs) -> Result<()> {
                 100.0 * t.accuracy,
                 100.0 * t.agreement,
                 100.0 * t.median_logit_error,
-                if t.accepted { " (accepted)" } else { "" }
+                if t.accepted() { " (accepted)" } else { "" }
             );
         }
         if let Some(n) = &compiled.noise {
@@ -247,63 +225,4 @@ pub fn run(args: &CompileArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use blindfold::compiler::compile::DegreeTrial;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        compile: CompileArgs,
-    }
-
-    fn args(extra: &[&str]) -> CompileArgs {
-        let mut argv = vec!["compile", "model.onnx"];
-        argv.extend_from_slice(extra);
-        Cli::parse_from(argv).compile
-    }
-
-    fn trial(degree: usize, unmet: &[&str]) -> DegreeTrial {
-        DegreeTrial {
-            degree,
-            accuracy: 0.883,
-            agreement: 0.984,
-            median_logit_error: 0.009,
-            accepted: unmet.is_empty(),
-            unmet: unmet.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-
-    #[test]
-    fn warns_when_the_automatic_search_runs_out_of_degrees() {
-        let missed = "same class on 98.40% of the calibration images, below --min-agreement 99.00%";
-        let search = [trial(63, &[missed, "another"]), trial(127, &[missed])];
-        let warning = degree_warning(&args(&[]), &search).expect("a warning");
-        assert!(
-            warning.contains("no automatic activation degree up to 127"),
-            "{warning}"
-        );
-        assert!(warning.contains(missed), "{warning}");
-        assert!(warning.contains("--relu-degree 255"), "{warning}");
-        assert!(
-            !warning.contains("another"),
-            "only the degree used: {warning}"
-        );
-    }
-
-    #[test]
-    fn no_warning_when_a_degree_was_accepted_or_chosen_by_the_user() {
-        let search = [trial(15, &["missed"]), trial(31, &[])];
-        assert_eq!(degree_warning(&args(&[]), &search), None);
-        let search = [trial(63, &["missed"])];
-        assert_eq!(
-            degree_warning(&args(&["--relu-degree", "63"]), &search),
-            None
-        );
-        assert_eq!(degree_warning(&args(&[]), &[]), None);
-    }
 }

@@ -58,6 +58,7 @@ pub fn circuit_of(model: &Path, notes: &mut Vec<String>) -> Result<Circuit> {
         blindfold::compiler::CompileOptions::default(),
     )
     .with_context(|| format!("compiling {}", model.display()))?;
+    notes.extend(compiled.degree_warning());
     notes.push(format!(
         "compiled {} with the default options (degree {:?}, N = 2^{}); compile once with \
          `blindfold compile` to skip this",
