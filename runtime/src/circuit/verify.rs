@@ -125,7 +125,7 @@ impl Circuit {
             slots,
             input_level: self.input.level,
             output_level: output_level.max(0) as usize,
-            depth: (self.input.level as i64 - lowest).max(0) as usize,
+            depth: (self.input.level as i64).saturating_sub(lowest).max(0) as usize,
             steps: self.steps.len(),
             values: levels.len(),
             rotations: self.required_rotations(),
@@ -195,7 +195,7 @@ impl Circuit {
             return Err(invalid(format!(
                 "the circuit needs {} levels but the parameters provide {} ({at} is the first \
                  to go below level 0)",
-                self.input.level as i64 - lowest,
+                (self.input.level as i64).saturating_sub(lowest),
                 self.input.level
             )));
         }
@@ -300,12 +300,14 @@ impl Circuit {
                     // Already below the chain: reported as "too deep" at the end.
                     return Ok(l - 1);
                 }
-                if *level as i64 >= l {
-                    return Err(invalid(format!(
-                        "{at}: target level {level} is not below the level {l} of {src}"
-                    )));
+                match i64::try_from(*level) {
+                    Ok(target) if target < l => target,
+                    _ => {
+                        return Err(invalid(format!(
+                            "{at}: target level {level} is not below the level {l} of {src}"
+                        )))
+                    }
                 }
-                *level as i64
             }
         })
     }
