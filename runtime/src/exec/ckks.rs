@@ -372,6 +372,14 @@ impl Backend for CkksBackend {
         self.eval.mul_relin(a, b)
     }
 
+    fn mul_sum(
+        &self,
+        pairs: &[(&Ciphertext, &Ciphertext)],
+        linear: Option<&Ciphertext>,
+    ) -> Result<Ciphertext> {
+        self.eval.mul_sum(pairs, linear)
+    }
+
     fn rescale(&self, a: &Ciphertext) -> Result<Ciphertext> {
         self.eval.rescale(a)
     }

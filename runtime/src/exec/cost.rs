@@ -194,6 +194,17 @@ impl Backend for CostBackend {
         Ok(())
     }
 
+    fn mul_sum(&self, pairs: &[(&(), &())], linear: Option<&()>) -> Result<()> {
+        let products = pairs.len() as u64;
+        self.bump(C::CtMul, products);
+        self.bump(C::Relin, 1);
+        self.bump(
+            C::Add,
+            (products + u64::from(linear.is_some())).saturating_sub(1),
+        );
+        Ok(())
+    }
+
     fn rescale(&self, _a: &()) -> Result<()> {
         self.bump(C::Rescale, 1);
         Ok(())

@@ -90,6 +90,27 @@ pub trait Backend: Sync {
     fn add_const(&self, a: &Self::Value, c: f64) -> Result<Self::Value>;
     /// `a ⊙ b`, relinearized, not rescaled.
     fn mul(&self, a: &Self::Value, b: &Self::Value) -> Result<Self::Value>;
+    /// `Σ a_i ⊙ b_i + linear` over at least one product (every operand at one level, every
+    /// product and `linear` at one scale), relinearized, not rescaled: the products of a
+    /// polynomial's giant steps that land at one level. The default relinearizes each product
+    /// (what a sum of [`Backend::mul`]s costs); a backend may share one relinearization.
+    fn mul_sum(
+        &self,
+        pairs: &[(&Self::Value, &Self::Value)],
+        linear: Option<&Self::Value>,
+    ) -> Result<Self::Value> {
+        let mut acc: Option<Self::Value> = linear.cloned();
+        for &(a, b) in pairs {
+            let product = self.mul(a, b)?;
+            match &mut acc {
+                None => acc = Some(product),
+                Some(acc) => self.add_assign(acc, &product)?,
+            }
+        }
+        acc.ok_or_else(|| RuntimeError::InvalidCircuit {
+            detail: "a sum of products without terms (executor bug)".into(),
+        })
+    }
     /// Divides by `q_level`: the level drops by one, the scale is divided by `q_level`.
     fn rescale(&self, a: &Self::Value) -> Result<Self::Value>;
     /// Drops primes down to `level` (scale unchanged).

@@ -208,6 +208,20 @@ impl NoiseBackend {
         Ok(())
     }
 
+    /// `a ⊙ b` before relinearization: the error of a tensor product.
+    fn product(&self, a: &Noisy, b: &Noisy) -> Result<Noisy> {
+        self.same(a, b)?;
+        let mut out = a.clone();
+        for (i, (x, v)) in out.values.iter_mut().zip(&mut out.variance).enumerate() {
+            let (y, w) = (b.values[i], b.variance[i]);
+            let linear = y.abs() * v.sqrt() + x.abs() * w.sqrt();
+            *v = linear * linear + *v * w;
+            *x *= y;
+        }
+        out.scale = a.scale * b.scale;
+        Ok(out)
+    }
+
     fn key_switch_variance(&self, level: usize, scale: f64) -> Result<f64> {
         let c = self
             .key_switch
@@ -360,17 +374,26 @@ impl Backend for NoiseBackend {
     }
 
     fn mul(&self, a: &Noisy, b: &Noisy) -> Result<Noisy> {
-        self.same(a, b)?;
-        let scale = a.scale * b.scale;
-        let relin = self.key_switch_variance(a.level, scale)?;
-        let mut out = a.clone();
-        for (i, (x, v)) in out.values.iter_mut().zip(&mut out.variance).enumerate() {
-            let (y, w) = (b.values[i], b.variance[i]);
-            let linear = y.abs() * v.sqrt() + x.abs() * w.sqrt();
-            *v = linear * linear + *v * w + relin;
-            *x *= y;
+        self.mul_sum(&[(a, b)], None)
+    }
+
+    fn mul_sum(&self, pairs: &[(&Noisy, &Noisy)], linear: Option<&Noisy>) -> Result<Noisy> {
+        let mut acc: Option<Noisy> = linear.cloned();
+        for &(a, b) in pairs {
+            let product = self.product(a, b)?;
+            match &mut acc {
+                None => acc = Some(product),
+                Some(acc) => self.add_assign(acc, &product)?,
+            }
         }
-        out.scale = scale;
+        let mut out = acc.ok_or_else(|| RuntimeError::InvalidCircuit {
+            detail: "a sum of products without terms (executor bug)".into(),
+        })?;
+        // One relinearization for the whole sum.
+        let relin = self.key_switch_variance(out.level, out.scale)?;
+        for v in &mut out.variance {
+            *v += relin;
+        }
         Ok(self.guard(out))
     }
 

@@ -14,6 +14,9 @@ pub(crate) struct Leveled<V> {
     pub(crate) level: usize,
 }
 
+/// The two factors of a product.
+type Pair<'v, V> = (&'v Leveled<V>, &'v Leveled<V>);
+
 /// Two operands brought to one level, and that level.
 type Aligned<'v, V> = (Cow<'v, V>, Cow<'v, V>, usize);
 
@@ -62,9 +65,63 @@ impl<'a, B: Backend> Rules<'a, B> {
         constant: f64,
         target: usize,
     ) -> Result<Leveled<B::Value>> {
+        let above = target + 1;
+        let mut acc = self.unscaled_combination(terms, above)?.ok_or_else(|| {
+            RuntimeError::InvalidCircuit {
+                detail: "a linear combination without terms (executor bug)".into(),
+            }
+        })?;
+        if constant != 0.0 {
+            acc = self.backend.add_const(&acc, constant)?;
+        }
+        self.rescale(&acc, above)
+    }
+
+    /// `Σ a_i ⊙ b_i + Σ c_j v_j + constant` landing at `target` with one relinearization and
+    /// one rescale: every `a_i`, `b_i` must be at `target + 1`, every `v_j` above `target`.
+    /// Without products it is [`Self::linear_combination`].
+    pub(crate) fn product_sum(
+        &self,
+        pairs: &[Pair<'_, B::Value>],
+        terms: &[(f64, &Leveled<B::Value>)],
+        constant: f64,
+        target: usize,
+    ) -> Result<Leveled<B::Value>> {
+        if pairs.is_empty() {
+            return self.linear_combination(terms, constant, target);
+        }
         let b = self.backend;
         let above = target + 1;
-        let landing = b.scale(target)? * b.modulus(above)?;
+        let mut values = Vec::with_capacity(pairs.len());
+        for &(x, y) in pairs {
+            if x.level != above || y.level != above {
+                return Err(RuntimeError::InvalidCircuit {
+                    detail: format!(
+                        "a product of values at levels {} and {} in a sum landing at {target} \
+                         (executor bug)",
+                        x.level, y.level
+                    ),
+                });
+            }
+            values.push((&x.value, &y.value));
+        }
+        let linear = self.unscaled_combination(terms, above)?;
+        let mut sum = b.mul_sum(&values, linear.as_ref())?;
+        if constant != 0.0 {
+            sum = b.add_const(&sum, constant)?;
+        }
+        self.rescale(&sum, above)
+    }
+
+    /// `Σ c_i v_i` at `above` with the scale of a product of two values there
+    /// (`Δ_{above−1}·q_above`), not rescaled; `None` without terms.
+    fn unscaled_combination(
+        &self,
+        terms: &[(f64, &Leveled<B::Value>)],
+        above: usize,
+    ) -> Result<Option<B::Value>> {
+        let b = self.backend;
+        let landing = b.scale(above - 1)? * b.modulus(above)?;
         let mut acc: Option<B::Value> = None;
         for &(c, v) in terms {
             if v.level < above {
@@ -85,13 +142,7 @@ impl<'a, B: Backend> Rules<'a, B> {
                 Some(a) => b.add_assign(a, &term)?,
             }
         }
-        let mut acc = acc.ok_or_else(|| RuntimeError::InvalidCircuit {
-            detail: "a linear combination without terms (executor bug)".into(),
-        })?;
-        if constant != 0.0 {
-            acc = b.add_const(&acc, constant)?;
-        }
-        self.rescale(&acc, above)
+        Ok(acc)
     }
 
     /// The value brought down to `level` (a copy when it is already there).

@@ -77,6 +77,67 @@ impl Evaluator {
         Ok(Ciphertext::new(vec![c0, c1], ct.level, ct.scale))
     }
 
+    /// `Σ a_i ⊙ b_i + linear`, relinearized once: the products are accumulated as 3-part
+    /// tensors and share one key switch (lazy relinearization), where a sum of [`Self::mul_relin`]s
+    /// pays one per product. Every operand must be at one level, every product at one scale, and
+    /// `linear` (a 2-part ciphertext) at that scale. Not rescaled.
+    pub fn mul_sum(
+        &self,
+        pairs: &[(&Ciphertext, &Ciphertext)],
+        linear: Option<&Ciphertext>,
+    ) -> Result<Ciphertext> {
+        let Some(&(first, first_b)) = pairs.first() else {
+            return Err(RuntimeError::ShapeMismatch {
+                detail: "a sum of products needs at least one product".into(),
+            });
+        };
+        let (level, scale) = (first.level, first.scale * first_b.scale);
+        for &(a, b) in pairs {
+            self.relinearized(a, "mul")?;
+            self.relinearized(b, "mul")?;
+            self.same_level(level, a.level)?;
+            self.same_level(level, b.level)?;
+            self.same_scale(scale, a.scale * b.scale)?;
+        }
+        let basis = self.params.q_basis(level);
+        let n = self.params.n();
+        let accumulate = |f: &dyn Fn(&mut RnsPoly<Eval>, &Ciphertext, &Ciphertext)| {
+            let mut acc = RnsPoly::<Eval>::zero(n, basis.len());
+            for &(a, b) in pairs {
+                f(&mut acc, a, b);
+            }
+            acc
+        };
+        let ((d0, d2), d1) = rayon::join(
+            || {
+                rayon::join(
+                    || {
+                        accumulate(&|acc, a, b| {
+                            acc.mul_accumulate(&a.parts[0], &b.parts[0], &basis)
+                        })
+                    },
+                    || {
+                        accumulate(&|acc, a, b| {
+                            acc.mul_accumulate(&a.parts[1], &b.parts[1], &basis)
+                        })
+                    },
+                )
+            },
+            || {
+                accumulate(&|acc, a, b| {
+                    acc.mul_accumulate(&a.parts[0], &b.parts[1], &basis);
+                    acc.mul_accumulate(&a.parts[1], &b.parts[0], &basis);
+                })
+            },
+        );
+        let mut sum = Ciphertext::new(vec![d0, d1, d2], level, scale);
+        if let Some(linear) = linear {
+            self.relinearized(linear, "add to a sum of products")?;
+            self.add_assign(&mut sum, linear)?;
+        }
+        self.relinearize(&sum)
+    }
+
     /// `relinearize(mul(a, b))`.
     pub fn mul_relin(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
         self.relinearize(&self.mul(a, b)?)
