@@ -322,3 +322,44 @@ fn mismatches_and_missing_keys_are_errors_logn13() {
     ));
     assert!(s.eval.drop_to_level(&at0, 2).is_err());
 }
+
+/// `(Σ a_i ⊙ b_i + linear + c) / q_l` with one key switch fused with the rescale, against the
+/// same sum with each product relinearized and rescaled on its own, with a 50-bit and a 60-bit
+/// special prime (the second takes the split path of the vectorised basis conversion).
+#[test]
+fn product_sums_share_one_relinearization_and_rescale_logn13() {
+    for (p_bits, dnum) in [(50u32, 3usize), (60, 3)] {
+        let mut s = Setup::new(13, &[50, 40, 40], &[p_bits], dnum, &[]);
+        let (a, b, c) = (s.values(6), s.values(7), s.values(8));
+        let (ca, cb, cc) = (s.encrypt(&a), s.encrypt(&b), s.encrypt(&c));
+        let e = &s.eval;
+        let linear = e.mul_const(&cc, 0.5, cb.scale()).unwrap();
+        let fused = e
+            .mul_sum_rescale(&[(&ca, &cb), (&cb, &cc)], Some(&linear), 0.25)
+            .unwrap();
+        assert_eq!(fused.level(), s.params.max_level() - 1);
+        let mut sequential = e.mul_relin_rescale(&ca, &cb).unwrap();
+        e.add_assign(&mut sequential, &e.mul_relin_rescale(&cb, &cc).unwrap())
+            .unwrap();
+        let expect: Vec<f64> = (0..a.len())
+            .map(|i| a[i] * b[i] + b[i] * c[i] + 0.5 * c[i] + 0.25)
+            .collect();
+        let fused_bits = s.precision_bits(&fused, &expect);
+        let products: Vec<f64> = (0..a.len()).map(|i| a[i] * b[i] + b[i] * c[i]).collect();
+        let sequential_bits = s.precision_bits(&sequential, &products);
+        assert!(
+            fused_bits >= 20.0,
+            "p = {p_bits} bits, dnum {dnum}: {fused_bits:.1} bits"
+        );
+        assert!(
+            fused_bits >= sequential_bits - 1.0,
+            "p = {p_bits} bits, dnum {dnum}: {fused_bits:.1} against {sequential_bits:.1} bits"
+        );
+        let two_part = e
+            .relinearize_rescale(&e.mul_relin(&ca, &cb).unwrap())
+            .unwrap();
+        let ab: Vec<f64> = (0..a.len()).map(|i| a[i] * b[i]).collect();
+        assert!(s.precision_bits(&two_part, &ab) >= 20.0);
+        assert!(e.mul_sum_rescale(&[], None, 0.0).is_err());
+    }
+}

@@ -186,6 +186,22 @@ pub(crate) struct LevelTables {
     pub(crate) p_inv: Vec<u64>,
     /// Mixed-radix reconstruction over `Q_l` (decoding).
     pub(crate) crt: CrtReconstructor,
+    /// ModDown and rescale in one step (`None` at level 0, which cannot be rescaled).
+    pub(crate) mod_down_rescale: Option<ModDownRescale>,
+}
+
+/// Tables to divide a key-switched polynomial by `P·q_l` at once (ModDown followed by a
+/// rescale): the conversion `P ∪ {q_l} → Q_{l−1}` and the constants of the last step.
+#[derive(Debug)]
+pub(crate) struct ModDownRescale {
+    /// Basis conversion from `p_0 … p_{k−1}, q_l` to `q_0 … q_{l−1}`.
+    pub(crate) converter: BasisConverter,
+    /// `P mod q_l`.
+    pub(crate) p_mod_last: u64,
+    /// `(P·q_l)^-1 mod q_i` for `i < l`.
+    pub(crate) pq_inv: Vec<u64>,
+    /// `q_l^-1 mod q_i` for `i < l`.
+    pub(crate) q_last_inv: Vec<u64>,
 }
 
 struct Inner {
@@ -243,7 +259,7 @@ impl CkksParams {
                 mod_up.push((start..end, BasisConverter::new(&from, &to)));
             }
             let mod_down = BasisConverter::new(&p_primes, &q_primes);
-            let p_inv = q_primes
+            let p_inv: Vec<u64> = q_primes
                 .iter()
                 .map(|qi| {
                     let m = qi.modulus();
@@ -253,11 +269,41 @@ impl CkksParams {
                     m.inv(p_mod).unwrap_or(0)
                 })
                 .collect();
+            let mod_down_rescale = (level > 0).then(|| {
+                let last = q_primes[level];
+                let below = &q_primes[..level];
+                let from: Vec<&Prime> = p_primes.iter().copied().chain([last]).collect();
+                let lm = last.modulus();
+                let p_mod_last = p_primes
+                    .iter()
+                    .fold(1u64, |acc, p| lm.mul(acc, lm.reduce(p.value())));
+                let q_last_inv: Vec<u64> = below
+                    .iter()
+                    .map(|qi| {
+                        qi.modulus()
+                            .inv(qi.modulus().reduce(last.value()))
+                            .unwrap_or(0)
+                    })
+                    .collect();
+                let pq_inv = below
+                    .iter()
+                    .zip(&p_inv)
+                    .zip(&q_last_inv)
+                    .map(|((qi, &p_inv), &q_inv)| qi.modulus().mul(p_inv, q_inv))
+                    .collect();
+                ModDownRescale {
+                    converter: BasisConverter::new(&from, below),
+                    p_mod_last,
+                    pq_inv,
+                    q_last_inv,
+                }
+            });
             levels.push(LevelTables {
                 mod_up,
                 mod_down,
                 p_inv,
                 crt: CrtReconstructor::new(&q_primes),
+                mod_down_rescale,
             });
         }
         let digest = Sha256::digest(spec.canonical_bytes());

@@ -372,12 +372,13 @@ impl Backend for CkksBackend {
         self.eval.mul_relin(a, b)
     }
 
-    fn mul_sum(
+    fn mul_sum_rescale(
         &self,
         pairs: &[(&Ciphertext, &Ciphertext)],
         linear: Option<&Ciphertext>,
+        constant: f64,
     ) -> Result<Ciphertext> {
-        self.eval.mul_sum(pairs, linear)
+        self.eval.mul_sum_rescale(pairs, linear, constant)
     }
 
     fn rescale(&self, a: &Ciphertext) -> Result<Ciphertext> {

@@ -194,7 +194,12 @@ impl Backend for CostBackend {
         Ok(())
     }
 
-    fn mul_sum(&self, pairs: &[(&(), &())], linear: Option<&()>) -> Result<()> {
+    fn mul_sum_rescale(
+        &self,
+        pairs: &[(&(), &())],
+        linear: Option<&()>,
+        constant: f64,
+    ) -> Result<()> {
         let products = pairs.len() as u64;
         self.bump(C::CtMul, products);
         self.bump(C::Relin, 1);
@@ -202,6 +207,8 @@ impl Backend for CostBackend {
             C::Add,
             (products + u64::from(linear.is_some())).saturating_sub(1),
         );
+        self.bump(C::PlainAdd, u64::from(constant != 0.0));
+        self.bump(C::Rescale, 1);
         Ok(())
     }
 

@@ -90,14 +90,16 @@ pub trait Backend: Sync {
     fn add_const(&self, a: &Self::Value, c: f64) -> Result<Self::Value>;
     /// `a ⊙ b`, relinearized, not rescaled.
     fn mul(&self, a: &Self::Value, b: &Self::Value) -> Result<Self::Value>;
-    /// `Σ a_i ⊙ b_i + linear` over at least one product (every operand at one level, every
-    /// product and `linear` at one scale), relinearized, not rescaled: the products of a
-    /// polynomial's giant steps that land at one level. The default relinearizes each product
-    /// (what a sum of [`Backend::mul`]s costs); a backend may share one relinearization.
-    fn mul_sum(
+    /// `(Σ a_i ⊙ b_i + linear + constant) / q_level` over at least one product (every operand
+    /// at one level, every product and `linear` at one scale, `constant` encoded at it):
+    /// relinearized and rescaled. The products of a polynomial's giant steps that land at one
+    /// level. The default relinearizes each product (what a sum of [`Backend::mul`]s costs); a
+    /// backend may share one relinearization and fuse it with the rescale.
+    fn mul_sum_rescale(
         &self,
         pairs: &[(&Self::Value, &Self::Value)],
         linear: Option<&Self::Value>,
+        constant: f64,
     ) -> Result<Self::Value> {
         let mut acc: Option<Self::Value> = linear.cloned();
         for &(a, b) in pairs {
@@ -107,10 +109,15 @@ pub trait Backend: Sync {
                 Some(acc) => self.add_assign(acc, &product)?,
             }
         }
-        acc.ok_or_else(|| RuntimeError::InvalidCircuit {
+        let mut acc = acc.ok_or_else(|| RuntimeError::InvalidCircuit {
             detail: "a sum of products without terms (executor bug)".into(),
-        })
+        })?;
+        if constant != 0.0 {
+            acc = self.add_const(&acc, constant)?;
+        }
+        self.rescale(&acc)
     }
+
     /// Divides by `q_level`: the level drops by one, the scale is divided by `q_level`.
     fn rescale(&self, a: &Self::Value) -> Result<Self::Value>;
     /// Drops primes down to `level` (scale unchanged).

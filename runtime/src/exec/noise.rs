@@ -374,10 +374,20 @@ impl Backend for NoiseBackend {
     }
 
     fn mul(&self, a: &Noisy, b: &Noisy) -> Result<Noisy> {
-        self.mul_sum(&[(a, b)], None)
+        let mut out = self.product(a, b)?;
+        let relin = self.key_switch_variance(out.level, out.scale)?;
+        for v in &mut out.variance {
+            *v += relin;
+        }
+        Ok(self.guard(out))
     }
 
-    fn mul_sum(&self, pairs: &[(&Noisy, &Noisy)], linear: Option<&Noisy>) -> Result<Noisy> {
+    fn mul_sum_rescale(
+        &self,
+        pairs: &[(&Noisy, &Noisy)],
+        linear: Option<&Noisy>,
+        constant: f64,
+    ) -> Result<Noisy> {
         let mut acc: Option<Noisy> = linear.cloned();
         for &(a, b) in pairs {
             let product = self.product(a, b)?;
@@ -389,12 +399,15 @@ impl Backend for NoiseBackend {
         let mut out = acc.ok_or_else(|| RuntimeError::InvalidCircuit {
             detail: "a sum of products without terms (executor bug)".into(),
         })?;
-        // One relinearization for the whole sum.
+        if constant != 0.0 {
+            out = self.add_const(&out, constant)?;
+        }
+        // One relinearization for the whole sum, then the rescale.
         let relin = self.key_switch_variance(out.level, out.scale)?;
         for v in &mut out.variance {
             *v += relin;
         }
-        Ok(self.guard(out))
+        self.rescale(&self.guard(out))
     }
 
     fn rescale(&self, a: &Noisy) -> Result<Noisy> {

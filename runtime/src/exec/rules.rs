@@ -106,11 +106,10 @@ impl<'a, B: Backend> Rules<'a, B> {
             values.push((&x.value, &y.value));
         }
         let linear = self.unscaled_combination(terms, above)?;
-        let mut sum = b.mul_sum(&values, linear.as_ref())?;
-        if constant != 0.0 {
-            sum = b.add_const(&sum, constant)?;
-        }
-        self.rescale(&sum, above)
+        Ok(Leveled {
+            value: b.mul_sum_rescale(&values, linear.as_ref(), constant)?,
+            level: target,
+        })
     }
 
     /// `Σ c_i v_i` at `above` with the scale of a product of two values there
@@ -226,8 +225,10 @@ impl<'a, B: Backend> Rules<'a, B> {
                 found: 0,
             });
         }
-        let product = self.backend.mul(&x, &y)?;
-        self.rescale(&product, level)
+        Ok(Leveled {
+            value: self.backend.mul_sum_rescale(&[(&x, &y)], None, 0.0)?,
+            level: level - 1,
+        })
     }
 
     /// `c · v`, one level down.

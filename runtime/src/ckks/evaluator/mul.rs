@@ -2,7 +2,8 @@
 
 use super::Evaluator;
 use crate::ckks::ciphertext::Ciphertext;
-use crate::ckks::keyswitch::{apply_key, decompose};
+use crate::ckks::keys::SwitchingKey;
+use crate::ckks::keyswitch::{apply_key, apply_key_extended, decompose, mod_down_rescale};
 use crate::error::{Result, RuntimeError};
 use crate::math::{Eval, RnsPoly};
 
@@ -55,18 +56,7 @@ impl Evaluator {
                 parts: ct.parts.len(),
             });
         }
-        let key = self
-            .keys
-            .as_ref()
-            .and_then(|k| k.relin.as_ref())
-            .ok_or(RuntimeError::MissingRelinKey)?;
-        if key.level < ct.level {
-            return Err(RuntimeError::KeyLevelTooLow {
-                what: "relinearization".into(),
-                key_level: key.level,
-                level: ct.level,
-            });
-        }
+        let key = self.relin_key(ct.level)?;
         let dec = decompose(&self.params, &ct.parts[2], ct.level);
         let [k0, k1] = apply_key(&self.params, &dec, key, None);
         let basis = self.params.q_basis(ct.level);
@@ -77,14 +67,16 @@ impl Evaluator {
         Ok(Ciphertext::new(vec![c0, c1], ct.level, ct.scale))
     }
 
-    /// `Σ a_i ⊙ b_i + linear`, relinearized once: the products are accumulated as 3-part
-    /// tensors and share one key switch (lazy relinearization), where a sum of [`Self::mul_relin`]s
-    /// pays one per product. Every operand must be at one level, every product at one scale, and
-    /// `linear` (a 2-part ciphertext) at that scale. Not rescaled.
-    pub fn mul_sum(
+    /// `(Σ a_i ⊙ b_i + linear + constant) / q_l`: products accumulated as 3-part tensors that
+    /// share one key switch (lazy relinearization), which is fused with the rescale
+    /// ([`Self::relinearize_rescale`]), where a sum of [`Self::mul_relin_rescale`]s pays a key
+    /// switch and a rescale per product. Every operand must be at one level, every product at
+    /// one scale, and `linear` (a 2-part ciphertext) at that scale; `constant` is encoded at it.
+    pub fn mul_sum_rescale(
         &self,
         pairs: &[(&Ciphertext, &Ciphertext)],
         linear: Option<&Ciphertext>,
+        constant: f64,
     ) -> Result<Ciphertext> {
         let Some(&(first, first_b)) = pairs.first() else {
             return Err(RuntimeError::ShapeMismatch {
@@ -135,7 +127,61 @@ impl Evaluator {
             self.relinearized(linear, "add to a sum of products")?;
             self.add_assign(&mut sum, linear)?;
         }
-        self.relinearize(&sum)
+        if constant != 0.0 {
+            sum = self.add_const(&sum, constant)?;
+        }
+        self.relinearize_rescale(&sum)
+    }
+
+    /// `rescale(relinearize(ct))` with one ModDown by `P·q_l` instead of a ModDown by `P` and a
+    /// rescale by `q_l` (the same value up to rounding, with one rounding error fewer).
+    pub fn relinearize_rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        if ct.parts.len() == 2 || ct.level == 0 {
+            return self.rescale(&self.relinearize(ct)?);
+        }
+        if ct.parts.len() != 3 {
+            return Err(RuntimeError::NotRelinearized {
+                op: "relinearize",
+                parts: ct.parts.len(),
+            });
+        }
+        let key = self.relin_key(ct.level)?;
+        let dec = decompose(&self.params, &ct.parts[2], ct.level);
+        let [k0, k1] = apply_key_extended(&self.params, &dec, key, None);
+        let level = ct.level;
+        let (c0, c1) = rayon::join(
+            || mod_down_rescale(&self.params, k0, &ct.parts[0], level),
+            || mod_down_rescale(&self.params, k1, &ct.parts[1], level),
+        );
+        let (Some(c0), Some(c1)) = (c0, c1) else {
+            return Err(RuntimeError::LevelTooLow {
+                op: "rescale",
+                needed: 1,
+                found: 0,
+            });
+        };
+        Ok(Ciphertext::new(
+            vec![c0, c1],
+            level - 1,
+            ct.scale / self.params.q(level) as f64,
+        ))
+    }
+
+    /// The relinearization key, checked to serve ciphertexts at `level`.
+    fn relin_key(&self, level: usize) -> Result<&SwitchingKey> {
+        let key = self
+            .keys
+            .as_ref()
+            .and_then(|k| k.relin.as_ref())
+            .ok_or(RuntimeError::MissingRelinKey)?;
+        if key.level < level {
+            return Err(RuntimeError::KeyLevelTooLow {
+                what: "relinearization".into(),
+                key_level: key.level,
+                level,
+            });
+        }
+        Ok(key)
     }
 
     /// `relinearize(mul(a, b))`.
@@ -145,8 +191,6 @@ impl Evaluator {
 
     /// `rescale(relinearize(mul(a, b)))`: the usual product of two values at the same scale.
     pub fn mul_relin_rescale(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
-        let mut out = self.mul_relin(a, b)?;
-        self.rescale_assign(&mut out)?;
-        Ok(out)
+        self.relinearize_rescale(&self.mul(a, b)?)
     }
 }
