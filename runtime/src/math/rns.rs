@@ -180,20 +180,40 @@ pub fn divide_round_by_last(mut poly: RnsPoly<Eval>, basis: &[&Prime]) -> RnsPol
         *x = ql.add(*x, half);
     }
     poly.truncate(l);
+    let n = poly.n();
     poly.par_limbs_mut()
         .zip(basis[..l].par_iter())
-        .for_each(|(limb, p)| {
-            let m = p.modulus();
-            // ([x_l + h]_{q_l} − h) mod q_i, so that x_i − t_i ≡ x + h − [x + h]_{q_l}.
-            let h = m.reduce(half);
-            let mut t: Vec<u64> = last_limb.iter().map(|&x| m.sub(m.reduce(x), h)).collect();
-            p.ntt().forward(&mut t);
-            let inv = m.inv(ql.value()).unwrap_or(0);
-            let inv_shoup = m.shoup(inv);
-            for (x, &ti) in limb.iter_mut().zip(t.iter()) {
-                *x = m.mul_shoup(m.sub(*x, ti), inv, inv_shoup);
-            }
-        });
+        .for_each_init(
+            || vec![0u64; n],
+            |t, (limb, p)| {
+                let m = p.modulus();
+                let q = m.value();
+                // ([x_l + h]_{q_l} − h) mod q_i, so that x_i − t_i ≡ x + h − [x + h]_{q_l}.
+                let h = m.reduce(half);
+                if ql.value() <= 2 * q {
+                    // Residues below q_l ≤ 2 q_i: conditional subtractions, branch-free (vectorises).
+                    for (d, &x) in t.iter_mut().zip(&last_limb) {
+                        let r = x.min(x.wrapping_sub(q));
+                        let s = r + q - h;
+                        *d = s.min(s.wrapping_sub(q));
+                    }
+                } else {
+                    for (d, &x) in t.iter_mut().zip(&last_limb) {
+                        *d = m.sub(m.reduce(x), h);
+                    }
+                }
+                p.ntt().forward(t);
+                let inv = m.inv(ql.value()).unwrap_or(0);
+                if q < F64_PRIME_BOUND {
+                    sub_scale_mod(limb, t, inv, q);
+                    return;
+                }
+                let inv_shoup = m.shoup(inv);
+                for (x, &ti) in limb.iter_mut().zip(t.iter()) {
+                    *x = m.mul_shoup(m.sub(*x, ti), inv, inv_shoup);
+                }
+            },
+        );
     poly
 }
 
@@ -356,21 +376,25 @@ mod tests {
         }
     }
 
+    /// Last primes below, just above and far above the others (the reduction of the last
+    /// residues takes a branch-free path when `q_l ≤ 2 q_i`, the general one otherwise).
     #[test]
     fn rescale_divides_with_rounding() {
         let n = 16;
-        let ring = ring(n, &[50, 40, 41]);
-        let basis: Vec<&Prime> = ring.primes().iter().collect();
-        let ql = basis[2].value() as i64;
-        let values: Vec<i64> = (0..n as i64)
-            .map(|i| (i - 8) * ql + (i - 8) * (ql / 7))
-            .collect();
-        let poly = RnsPoly::<Coeff>::from_signed(n, &values, &basis).into_eval(&basis);
-        let out = divide_round_by_last(poly, &basis).into_coeff(&basis[..2]);
-        let crt = CrtReconstructor::new(&basis[..2]);
-        for (k, &v) in values.iter().enumerate() {
-            let expect = (v as f64 / ql as f64).round();
-            assert_eq!(crt.centered_f64(&out, k), expect, "k = {k}");
+        for bits in [[50u32, 40, 41], [30, 40, 31], [31, 30, 30], [30, 31, 50]] {
+            let ring = ring(n, &bits);
+            let basis: Vec<&Prime> = ring.primes().iter().collect();
+            let ql = basis[2].value() as i64;
+            let values: Vec<i64> = (0..n as i64)
+                .map(|i| (i - 8) * ql + (i - 8) * (ql / 7) + (i % 3 - 1) * (ql / 2))
+                .collect();
+            let poly = RnsPoly::<Coeff>::from_signed(n, &values, &basis).into_eval(&basis);
+            let out = divide_round_by_last(poly, &basis).into_coeff(&basis[..2]);
+            let crt = CrtReconstructor::new(&basis[..2]);
+            for (k, &v) in values.iter().enumerate() {
+                let expect = (v as f64 / ql as f64).round();
+                assert_eq!(crt.centered_f64(&out, k), expect, "{bits:?}, k = {k}");
+            }
         }
     }
 }
