@@ -8,11 +8,12 @@
 //!
 //! | operation at level `l` | backend calls | result |
 //! | --- | --- | --- |
-//! | ciphertext product | `mul`, `rescale` | `l − 1`, `Δ_l²/q_l = Δ_{l−1}` |
+//! | ciphertext product | `mul_sum_rescale` of one pair (relinearized and rescaled) | `l − 1`, `Δ_l²/q_l = Δ_{l−1}` |
 //! | plaintext / constant product | `encode` at `Δ_{l−1}·q_l/Δ_l` (or `mul_const` with that scale), `mul_plain`, `rescale` | `l − 1` |
 //! | addition of a plaintext / constant | `encode` at `Δ_l`, `add_plain` (or `add_const`) | `l` |
 //! | bring down to `l' < l` | `drop_to(l'+1)`, `mul_const(1, Δ_{l'}·q_{l'+1}/Δ_l)`, `rescale` | `l'` |
 //! | `Σ c_i v_i + c` landing at `t` | each `v_i` dropped to `t+1`, `mul_const(c_i, Δ_t·q_{t+1}/Δ_{l_i})`, `add`, `add_const(c)`, one `rescale` | `t` |
+//! | `Σ a_j ⊙ b_j + Σ c_i v_i + c` landing at `t` (polynomials) | every `a_j`, `b_j` at `t+1`; the `v_i` as above, not rescaled; one `mul_sum_rescale` | `t` |
 //!
 //! Operands of additions and products at different levels are first brought down to the lower
 //! one. Linear transforms are evaluated by baby-step giant-step (`linear`), polynomials by the
