@@ -52,7 +52,8 @@ impl Setup {
     fn values(&self, seed: u64) -> Vec<f64> {
         (0..self.params.slots())
             .map(|i| {
-                let x = ((i as u64 + 1) * (seed * 2 + 1) * 0x9e37_79b9_7f4a_7c15) >> 11;
+                // A multiplicative hash: the product wraps modulo 2^64 on purpose.
+                let x = ((i as u64 + 1) * (seed * 2 + 1)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11;
                 (x as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
             })
             .collect()
