@@ -99,6 +99,9 @@ pub fn run(args: &SweepArgs) -> Result<()> {
                 continue;
             }
         };
+        if let Some(warning) = compiled.degree_warning() {
+            eprintln!("scale 2^{bits}: {warning}");
+        }
         degree = degree.or(compiled.degree);
         let circuit = compiled.circuit;
         let session = Session::new(circuit, Some(&args.model), CacheArgs::default())?;
