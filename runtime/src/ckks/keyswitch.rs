@@ -172,15 +172,13 @@ pub(crate) fn mod_down_rescale(
     let last = q_basis[level];
     // `P·c + x` on `q_l`; on the primes of `P` it is `x`.
     let mut sources = x.slice_limbs(level + 1..level + 1 + p_basis.len());
-    let mut top = x.limb(level).to_vec();
+    let mut top = x.slice_limbs(level..level + 1);
     let lm = last.modulus();
     let p_shoup = lm.shoup(tables.p_mod_last);
-    for (t, &ci) in top.iter_mut().zip(c.limb(level)) {
+    for (t, &ci) in top.limb_mut(0).iter_mut().zip(c.limb(level)) {
         *t = lm.add(*t, lm.mul_shoup(ci, tables.p_mod_last, p_shoup));
     }
-    let mut top_limb = RnsPoly::<Eval>::zero(x.n(), 1);
-    top_limb.limb_mut(0).copy_from_slice(&top);
-    sources.append(&top_limb);
+    sources.append(&top);
     let from: Vec<&crate::math::Prime> = p_basis.iter().copied().chain([last]).collect();
     let below = &q_basis[..level];
     let correction = tables

@@ -3,7 +3,9 @@
 use super::Evaluator;
 use crate::ckks::ciphertext::Ciphertext;
 use crate::ckks::keys::SwitchingKey;
-use crate::ckks::keyswitch::{apply_key, apply_key_extended, decompose, mod_down_rescale};
+use crate::ckks::keyswitch::{
+    apply_key, apply_key_extended, decompose, mod_down_rescale, Decomposition,
+};
 use crate::error::{Result, RuntimeError};
 use crate::math::{Eval, RnsPoly};
 
@@ -11,73 +13,12 @@ impl Evaluator {
     /// The tensor product `(a_0 b_0, a_0 b_1 + a_1 b_0, a_1 b_1)`: a 3-part ciphertext under
     /// `(1, s, s²)` whose scale is the product of the scales. Relinearize, then rescale.
     pub fn mul(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
-        self.relinearized(a, "mul")?;
-        self.relinearized(b, "mul")?;
-        self.same_level(a.level, b.level)?;
-        let basis = self.params.q_basis(a.level);
-        let n = self.params.n();
-        let ((d0, d2), d1) = rayon::join(
-            || {
-                rayon::join(
-                    || {
-                        let mut d0 = a.parts[0].clone();
-                        d0.mul_assign(&b.parts[0], &basis);
-                        d0
-                    },
-                    || {
-                        let mut d2 = a.parts[1].clone();
-                        d2.mul_assign(&b.parts[1], &basis);
-                        d2
-                    },
-                )
-            },
-            || {
-                let mut d1 = RnsPoly::<Eval>::zero(n, basis.len());
-                d1.mul_accumulate(&a.parts[0], &b.parts[1], &basis);
-                d1.mul_accumulate(&a.parts[1], &b.parts[0], &basis);
-                d1
-            },
-        );
-        Ok(Ciphertext::new(
-            vec![d0, d1, d2],
-            a.level,
-            a.scale * b.scale,
-        ))
+        self.tensor_sum(&[(a, b)])
     }
 
-    /// Switches the `s²` part of a 3-part ciphertext back under `s`.
-    pub fn relinearize(&self, ct: &Ciphertext) -> Result<Ciphertext> {
-        if ct.parts.len() == 2 {
-            return Ok(ct.clone());
-        }
-        if ct.parts.len() != 3 {
-            return Err(RuntimeError::NotRelinearized {
-                op: "relinearize",
-                parts: ct.parts.len(),
-            });
-        }
-        let key = self.relin_key(ct.level)?;
-        let dec = decompose(&self.params, &ct.parts[2], ct.level);
-        let [k0, k1] = apply_key(&self.params, &dec, key, None);
-        let basis = self.params.q_basis(ct.level);
-        let mut c0 = ct.parts[0].clone();
-        let mut c1 = ct.parts[1].clone();
-        c0.add_assign(&k0, &basis);
-        c1.add_assign(&k1, &basis);
-        Ok(Ciphertext::new(vec![c0, c1], ct.level, ct.scale))
-    }
-
-    /// `(Σ a_i ⊙ b_i + linear + constant) / q_l`: products accumulated as 3-part tensors that
-    /// share one key switch (lazy relinearization), which is fused with the rescale
-    /// ([`Self::relinearize_rescale`]), where a sum of [`Self::mul_relin_rescale`]s pays a key
-    /// switch and a rescale per product. Every operand must be at one level, every product at
-    /// one scale, and `linear` (a 2-part ciphertext) at that scale; `constant` is encoded at it.
-    pub fn mul_sum_rescale(
-        &self,
-        pairs: &[(&Ciphertext, &Ciphertext)],
-        linear: Option<&Ciphertext>,
-        constant: f64,
-    ) -> Result<Ciphertext> {
+    /// `Σ a_i ⊗ b_i`, the tensor products of at least one pair accumulated in one 3-part
+    /// ciphertext (every operand at one level, every product at one scale).
+    fn tensor_sum(&self, pairs: &[(&Ciphertext, &Ciphertext)]) -> Result<Ciphertext> {
         let Some(&(first, first_b)) = pairs.first() else {
             return Err(RuntimeError::ShapeMismatch {
                 detail: "a sum of products needs at least one product".into(),
@@ -122,7 +63,36 @@ impl Evaluator {
                 })
             },
         );
-        let mut sum = Ciphertext::new(vec![d0, d1, d2], level, scale);
+        Ok(Ciphertext::new(vec![d0, d1, d2], level, scale))
+    }
+
+    /// Switches the `s²` part of a 3-part ciphertext back under `s`.
+    pub fn relinearize(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        if ct.parts.len() == 2 {
+            return Ok(ct.clone());
+        }
+        let (key, dec) = self.decompose_s2(ct)?;
+        let [k0, k1] = apply_key(&self.params, &dec, key, None);
+        let basis = self.params.q_basis(ct.level);
+        let mut c0 = ct.parts[0].clone();
+        let mut c1 = ct.parts[1].clone();
+        c0.add_assign(&k0, &basis);
+        c1.add_assign(&k1, &basis);
+        Ok(Ciphertext::new(vec![c0, c1], ct.level, ct.scale))
+    }
+
+    /// `(Σ a_i ⊙ b_i + linear + constant) / q_l`: products accumulated as 3-part tensors that
+    /// share one key switch (lazy relinearization), which is fused with the rescale
+    /// ([`Self::relinearize_rescale`]), where a sum of [`Self::mul_relin_rescale`]s pays a key
+    /// switch and a rescale per product. Every operand must be at one level, every product at
+    /// one scale, and `linear` (a 2-part ciphertext) at that scale; `constant` is encoded at it.
+    pub fn mul_sum_rescale(
+        &self,
+        pairs: &[(&Ciphertext, &Ciphertext)],
+        linear: Option<&Ciphertext>,
+        constant: f64,
+    ) -> Result<Ciphertext> {
+        let mut sum = self.tensor_sum(pairs)?;
         if let Some(linear) = linear {
             self.relinearized(linear, "add to a sum of products")?;
             self.add_assign(&mut sum, linear)?;
@@ -139,14 +109,7 @@ impl Evaluator {
         if ct.parts.len() == 2 || ct.level == 0 {
             return self.rescale(&self.relinearize(ct)?);
         }
-        if ct.parts.len() != 3 {
-            return Err(RuntimeError::NotRelinearized {
-                op: "relinearize",
-                parts: ct.parts.len(),
-            });
-        }
-        let key = self.relin_key(ct.level)?;
-        let dec = decompose(&self.params, &ct.parts[2], ct.level);
+        let (key, dec) = self.decompose_s2(ct)?;
         let [k0, k1] = apply_key_extended(&self.params, &dec, key, None);
         let level = ct.level;
         let (c0, c1) = rayon::join(
@@ -165,6 +128,18 @@ impl Evaluator {
             level - 1,
             ct.scale / self.params.q(level) as f64,
         ))
+    }
+
+    /// The relinearization key of a 3-part ciphertext and its `s²` part decomposed for it.
+    fn decompose_s2(&self, ct: &Ciphertext) -> Result<(&SwitchingKey, Decomposition)> {
+        if ct.parts.len() != 3 {
+            return Err(RuntimeError::NotRelinearized {
+                op: "relinearize",
+                parts: ct.parts.len(),
+            });
+        }
+        let key = self.relin_key(ct.level)?;
+        Ok((key, decompose(&self.params, &ct.parts[2], ct.level)))
     }
 
     /// The relinearization key, checked to serve ciphertexts at `level`.
