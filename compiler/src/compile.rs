@@ -19,8 +19,8 @@ use rayon::prelude::*;
 /// Degrees tried by the automatic search: degree `2^k − 1` costs `k` levels, the most a
 /// polynomial of depth `k` can have. The search stops at the first degree meeting the
 /// accuracy criteria; 127 is what `cifar10_relu` needs (98.4% of its calibration classes kept
-/// at 63, 99.7% at 127), at a cost of one level per activation and 1.7 times the server time of
-/// 63 (28.5 s per image instead of 16.8 s on 2 cores).
+/// at 63, 99.7% at 127), at a cost of one level per activation and more server time
+/// (docs/results.md).
 pub const AUTO_DEGREES: [usize; 6] = [3, 7, 15, 31, 63, 127];
 
 /// Options of [`compile`].
