@@ -1,8 +1,8 @@
 //! The encrypted workflow of the CLI: `keygen` → `encrypt` → `run` → `decrypt` on a compiled
 //! bundled model gives the plaintext class; `run` refuses a secret key and a ciphertext made
 //! for another circuit; `eval` on the committed samples reports full agreement, encrypted and
-//! simulated; `predict
-//! --mode encrypted` and `demo` work.
+//! simulated, and goes on from its `--records` after a stop; `predict --mode encrypted` and
+//! `demo` work.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
@@ -279,6 +279,92 @@ fn eval_on_the_committed_samples_agrees_with_the_simulation() {
     assert!(sim["max_logit_error"].as_f64().unwrap() < 1e-9, "{sim}");
     assert!(sim.get("encrypted_accuracy").is_none(), "{sim}");
     assert!(sim.get("eval_key_bytes").is_none(), "{sim}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn eval_with_records_goes_on_where_a_stopped_run_ended() {
+    let dir = temp_dir("records");
+    let (bfc, other) = (dir.join("seed.bfc"), dir.join("other.bfc"));
+    for (path, limit) in [(&bfc, "50"), (&other, "20")] {
+        ok(&[
+            "compile",
+            "models/mnist_seed.onnx",
+            "-o",
+            s(path),
+            "--calibration-limit",
+            limit,
+        ]);
+    }
+    let records = dir.join("records.jsonl");
+    let eval = |circuit: &Path, limit: &str| {
+        blindfold(&[
+            "eval",
+            s(circuit),
+            "--dataset",
+            "models/samples/mnist",
+            "--limit",
+            limit,
+            "--onnx",
+            "models/mnist_seed.onnx",
+            "--records",
+            s(&records),
+            "--json",
+        ])
+    };
+    let (good, first, err) = eval(&bfc, "3");
+    assert!(good, "{err}");
+    assert_eq!(json(&first)["images"], 3);
+    let text = std::fs::read_to_string(&records).unwrap();
+    assert_eq!(text.lines().count(), 3);
+
+    // The process stopped while writing the third record: that image is evaluated again.
+    std::fs::write(&records, &text[..text.len() - 20]).unwrap();
+    let (good, resumed, err) = eval(&bfc, "5");
+    assert!(good, "{err}");
+    let resumed = json(&resumed);
+    assert_eq!(resumed["images"], 5);
+    assert_eq!(resumed["agreement"], 1.0);
+    let note = "2 of the 5 images were read from";
+    assert!(resumed["notes"].to_string().contains(note), "{resumed}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&records)
+        .unwrap()
+        .lines()
+        .map(json)
+        .collect();
+    assert_eq!(lines.len(), 5);
+    let kept: Vec<serde_json::Value> = text.lines().take(2).map(json).collect();
+    assert_eq!(
+        lines[..2],
+        kept[..],
+        "the first two records are kept as they were"
+    );
+    let sources: Vec<&str> = lines
+        .iter()
+        .map(|l| l["source"].as_str().unwrap())
+        .collect();
+    let mut unique = sources.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), 5, "each image is recorded once: {sources:?}");
+
+    // Records of one circuit are not mixed with another's, nor with a shorter run.
+    let (good, _, err) = eval(&other, "5");
+    assert!(!good);
+    assert!(
+        err.contains("line 1: pass another --records file or delete this one"),
+        "{err}"
+    );
+    assert!(
+        err.contains("it was made by another circuit (fingerprint"),
+        "{err}"
+    );
+    let (good, _, err) = eval(&bfc, "4");
+    assert!(!good);
+    assert!(
+        err.contains("pass the same --limit as the run that wrote it"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

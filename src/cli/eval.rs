@@ -8,6 +8,7 @@ use super::files::{circuit_of, mb};
 use super::measure::{
     argmax, find_onnx, median_p90, ms, peak_memory_bytes, Cleartext, ImageResult, Session,
 };
+use super::records::Records;
 use super::CacheArgs;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -35,6 +36,11 @@ pub struct EvalArgs {
     /// Print one JSON object with the results.
     #[arg(long)]
     json: bool,
+    /// Append one JSON line per image to this file as it completes; images it already holds
+    /// (same circuit, same images) are not evaluated again but counted in the results. Lets an
+    /// evaluation of hours stop and go on in a later run.
+    #[arg(long, value_name = "FILE")]
+    records: Option<PathBuf>,
     /// `encrypted`: keys, encryption, the server's run and decryption for every image;
     /// `simulate`: the cleartext simulation of the circuit only, against the original network.
     #[arg(long, value_enum, default_value_t = EvalMode::Encrypted)]
@@ -78,22 +84,42 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         args.dataset.display()
     );
     if args.mode == EvalMode::Simulate {
+        anyhow::ensure!(
+            args.records.is_none(),
+            "--records keeps encrypted results; drop it with --mode simulate (a simulation is \
+             fast enough to run whole)"
+        );
         return simulate(args, &circuit, onnx.as_deref(), &images, &notes);
     }
+    let (mut records, mut results) = match &args.records {
+        Some(path) => {
+            let (records, done) = Records::open(path, &circuit.fingerprint_hex(), &images)?;
+            if !done.is_empty() {
+                notes.push(format!(
+                    "{} of the {} images were read from {} (evaluated by an earlier run)",
+                    done.len(),
+                    images.len(),
+                    path.display()
+                ));
+            }
+            (Some(records), done)
+        }
+        None => (None, Vec::with_capacity(images.len())),
+    };
     let session = Session::new(circuit, onnx.as_deref(), args.cache)?;
     let mut progress = Progress::new(images.len());
-    let start = Instant::now();
-    let mut results = Vec::with_capacity(images.len());
-    for image in &images {
+    for image in &images[results.len()..] {
         let r = session
             .classify(image)
             .with_context(|| format!("classifying {}", image.source))?;
+        if let Some(records) = &mut records {
+            records.append(image, &r)?;
+        }
         results.push(r);
         progress.update(&results);
     }
-    let wall = start.elapsed();
     progress.finish();
-    let summary = Summary::new(&results, wall.as_secs_f64());
+    let summary = Summary::new(&results);
     let circuit = session.server.circuit();
     let p = &circuit.params;
     let latency = |f: fn(&ImageResult) -> std::time::Duration| {
@@ -205,7 +231,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         mb(session.eval_key_bytes)
     );
     println!(
-        "throughput   {:.2} images/s (one image at a time)",
+        "throughput   {:.2} images/s (one image at a time: encryption, run and decryption)",
         summary.throughput
     );
     if let Some(peak) = peak {
@@ -366,7 +392,7 @@ struct Summary {
 }
 
 impl Summary {
-    fn new(results: &[ImageResult], seconds: f64) -> Self {
+    fn new(results: &[ImageResult]) -> Self {
         let n = results.len().max(1) as f64;
         let labelled: Vec<&ImageResult> = results.iter().filter(|r| r.label.is_some()).collect();
         let accuracy = |scores: fn(&ImageResult) -> Option<&[f64]>| -> Option<f64> {
@@ -399,7 +425,12 @@ impl Summary {
                 .map(ImageResult::max_logit_error)
                 .fold(0.0, f64::max),
             max_noise: results.iter().map(ImageResult::noise).fold(0.0, f64::max),
-            throughput: results.len() as f64 / seconds.max(1e-9),
+            throughput: results.len() as f64
+                / results
+                    .iter()
+                    .map(|r| (r.encrypt + r.run + r.decrypt).as_secs_f64())
+                    .sum::<f64>()
+                    .max(1e-9),
         }
     }
 }

@@ -13,6 +13,7 @@ mod keygen;
 mod measure;
 mod plot;
 mod predict;
+mod records;
 mod run_circuit;
 mod serve;
 mod sweep;
