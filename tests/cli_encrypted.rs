@@ -365,6 +365,22 @@ fn eval_with_records_goes_on_where_a_stopped_run_ended() {
         err.contains("pass the same --limit as the run that wrote it"),
         "{err}"
     );
+
+    // Nor interleaved with the records of a run still writing the file.
+    let writer = std::fs::File::open(&records).unwrap();
+    writer.lock().unwrap();
+    let (good, _, err) = eval(&bfc, "5");
+    assert!(!good);
+    assert!(
+        err.contains("is being written by another `blindfold eval`: wait for it to end"),
+        "{err}"
+    );
+    drop(writer);
+    let (good, again, err) = eval(&bfc, "5");
+    assert!(good, "{err}");
+    assert!(json(&again)["notes"]
+        .to_string()
+        .contains("5 of the 5 images"));
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -9,8 +9,8 @@ use anyhow::{bail, Context, Result};
 use blindfold::dataset::Image;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -44,11 +44,26 @@ impl Records {
     /// cut short (the process was stopped while writing it) is dropped; anything else that
     /// does not match is an error naming the line and the fix.
     pub fn open(path: &Path, circuit: &str, images: &[Image]) -> Result<(Self, Vec<ImageResult>)> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {} to append records", path.display()))?;
+        // Two runs appending to one file would interleave their records.
+        file.try_lock().map_err(|e| match e {
+            TryLockError::WouldBlock => anyhow::anyhow!(
+                "{} is being written by another `blindfold eval`: wait for it to end or pass \
+                 another --records file",
+                path.display()
+            ),
+            TryLockError::Error(e) => {
+                anyhow::Error::new(e).context(format!("locking {}", path.display()))
+            }
+        })?;
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .with_context(|| format!("reading {}", path.display()))?;
         let mut done = Vec::new();
         let mut keep = 0;
         let lines: Vec<&str> = text.split_inclusive('\n').collect();
@@ -87,18 +102,9 @@ impl Records {
         }
         if keep < text.len() {
             // Drop the cut-short line, so that new records start on a line of their own.
-            let f = OpenOptions::new()
-                .write(true)
-                .open(path)
-                .with_context(|| format!("opening {}", path.display()))?;
-            f.set_len(keep as u64)
+            file.set_len(keep as u64)
                 .with_context(|| format!("truncating {}", path.display()))?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("opening {} to append records", path.display()))?;
         Ok((
             Self {
                 path: path.to_path_buf(),
