@@ -107,7 +107,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         None => (None, Vec::with_capacity(images.len())),
     };
     let session = Session::new(circuit, onnx.as_deref(), args.cache)?;
-    let mut progress = Progress::new(images.len());
+    let mut progress = Progress::new(images.len(), results.len());
     for image in &images[results.len()..] {
         let r = session
             .classify(image)
@@ -438,14 +438,17 @@ impl Summary {
 /// A progress bar on stderr (a line every 10% when stderr is not a terminal).
 struct Progress {
     total: usize,
+    /// Images read from `--records`, not timed by this run.
+    resumed: usize,
     terminal: bool,
     start: Instant,
 }
 
 impl Progress {
-    fn new(total: usize) -> Self {
+    fn new(total: usize, resumed: usize) -> Self {
         Self {
             total,
+            resumed,
             terminal: std::io::stderr().is_terminal(),
             start: Instant::now(),
         }
@@ -464,7 +467,8 @@ impl Progress {
         let width = 30;
         let filled = width * done / self.total.max(1);
         let elapsed = self.start.elapsed().as_secs_f64();
-        let eta = elapsed / done.max(1) as f64 * (self.total - done) as f64;
+        let timed = done.saturating_sub(self.resumed).max(1);
+        let eta = elapsed / timed as f64 * (self.total - done) as f64;
         let line = format!(
             "[{}{}] {done}/{} encrypted accuracy {:.2}%, {:.0} s left",
             "#".repeat(filled),
