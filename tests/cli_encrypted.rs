@@ -253,6 +253,10 @@ fn eval_on_the_committed_samples_agrees_with_the_simulation() {
     assert_eq!(out["encrypted_accuracy"], out["plaintext_accuracy"]);
     assert!(out["plaintext_accuracy"].as_f64().unwrap() >= 0.9);
     assert!(out["max_logit_error"].as_f64().unwrap() < 0.05, "{out}");
+    // The project's precision target: on every image, the encryption's error is below 1% of
+    // the image's logit range.
+    assert_eq!(out["ckks_error"]["within_1pct_of_range"], 1.0, "{out}");
+    assert_eq!(out["logit_error"]["within_1pct_of_range"], 1.0, "{out}");
     for phase in ["encrypt", "run", "decrypt"] {
         assert!(out["latency_ms"][phase]["median"].as_f64().unwrap() > 0.0);
         assert!(out["latency_ms"][phase]["p90"].as_f64().unwrap() > 0.0);
