@@ -14,6 +14,9 @@ With --simulate, the evaluation is `blindfold eval --mode simulate` (the clearte
 the circuit, no encryption) on the whole test set unless --limit is given; results go to
 docs/results/<model>-simulated.json.
 
+An encrypted evaluation writes each image's result to docs/results/<model>-<N>.records.jsonl as
+it completes (`blindfold eval --records`); stopped and started again, it goes on from there.
+
 Data: MNIST and KMNIST from <shared>/datasets, Fashion-MNIST from the Debian package
 dataset-fashion-mnist, CIFAR-10 from <shared>/datasets/cifar10-partial (the first 1017 test
 images, exact originals) with training images from cifar10-jpeg/train.tar.
@@ -21,6 +24,7 @@ images, exact originals) with training images from cifar10-jpeg/train.tar.
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -96,8 +100,17 @@ def main():
             cmd += ["--limit", str(args.limit)]
         if args.simulate:
             cmd += ["--mode", "simulate"]
+        else:
+            # Per-image results as they complete: running the script again goes on from there
+            # (the compilation above is deterministic, so the circuit is the same).
+            records = args.out / f"{model}-{args.limit}.records.jsonl"
+            cmd += ["--records", records]
         result = json.loads(run(cmd))
         result["dataset"] = portable(test, args.shared)
+        if not args.simulate:
+            # No machine's paths in the committed results.
+            where = os.path.relpath(records, ROOT)
+            result["notes"] = [n.replace(str(records), where) for n in result.get("notes", [])]
         result["compile_s"] = compile_s
         result["inspect"] = json.loads(run([BIN, "inspect", bfc, "--json"]))
         bfc.unlink()
