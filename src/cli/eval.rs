@@ -138,7 +138,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         .count();
     let logit_errors = results
         .iter()
-        .map(|r| Some(LogitError::of(r.plain.as_ref()?, &r.encrypted)))
+        .map(|r| {
+            let plain = r.plain.as_deref()?;
+            Some(LogitError::of(plain, &r.encrypted, plain))
+        })
         .collect::<Option<Vec<_>>>()
         .map(|e| LogitErrors::of(&e));
     // The encryption's own error, against the circuit's cleartext simulation: what the choice
@@ -146,7 +149,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let ckks_errors = LogitErrors::of(
         &results
             .iter()
-            .map(|r| LogitError::of(&r.simulated, &r.encrypted))
+            .map(|r| {
+                let logits = r.plain.as_deref().unwrap_or(&r.simulated);
+                LogitError::of(&r.simulated, &r.encrypted, logits)
+            })
             .collect::<Vec<_>>(),
     );
     if args.json {
@@ -302,7 +308,10 @@ fn simulate(
             .count();
         let errors: Vec<LogitError> = scores
             .iter()
-            .filter_map(|s| Some(LogitError::of(s.1.as_ref()?, &s.2)))
+            .filter_map(|s| {
+                let plain = s.1.as_deref()?;
+                Some(LogitError::of(plain, &s.2, plain))
+            })
             .collect();
         (
             Some(same as f64 / scores.len().max(1) as f64),
@@ -508,8 +517,8 @@ impl Progress {
     }
 }
 
-/// The largest logit error of one image against the original network, and the spread of that
-/// image's original logits.
+/// The largest logit error of one image against a reference (the original network, or the
+/// cleartext simulation), and the spread of that image's original logits it is measured against.
 #[derive(Clone, Copy, Debug)]
 struct LogitError {
     error: f64,
@@ -517,19 +526,16 @@ struct LogitError {
 }
 
 impl LogitError {
-    fn of(plain: &[f64], other: &[f64]) -> Self {
-        let error = plain
-            .iter()
-            .zip(other)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
-        let (lo, hi) = plain
+    /// `other` against `reference`, relative to the spread of `logits`: the original network's
+    /// scores when known, so that a reference that diverged itself does not widen the spread.
+    fn of(reference: &[f64], other: &[f64], logits: &[f64]) -> Self {
+        let (lo, hi) = logits
             .iter()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
                 (lo.min(v), hi.max(v))
             });
         Self {
-            error: if error.is_nan() { f64::INFINITY } else { error },
+            error: super::measure::max_abs_diff(reference, other),
             range: (hi - lo).max(0.0),
         }
     }
@@ -568,5 +574,22 @@ impl LogitErrors {
             "within_1pct_of_range": self.within_one_percent,
             "diverged_images": self.diverged,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_diverged_image_counts_as_diverged_not_as_exact() {
+        let plain = [2.0, -1.0, 0.5];
+        let close = LogitError::of(&plain, &[2.01, -1.0, 0.5], &plain);
+        let nan = LogitError::of(&[f64::NAN; 3], &[40.0, 7.0, -300.0], &plain);
+        let garbage = LogitError::of(&[1e35, -2e35, 3e34], &[40.0, 7.0, -300.0], &plain);
+        let errors = LogitErrors::of(&[close, nan, garbage]);
+        assert_eq!(errors.diverged, 2);
+        assert!((errors.within_one_percent - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(errors.max, f64::INFINITY);
     }
 }

@@ -104,10 +104,20 @@ impl ImageResult {
     }
 }
 
-fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+/// Largest |a − b| over paired scores. A pair whose difference is not a number (a diverged run
+/// gives NaN scores) counts as an infinite error: `f64::max` would otherwise drop it and report
+/// a diverged image as exact.
+pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     a.iter()
         .zip(b)
-        .map(|(x, y)| (x - y).abs())
+        .map(|(x, y)| {
+            let d = (x - y).abs();
+            if d.is_nan() {
+                f64::INFINITY
+            } else {
+                d
+            }
+        })
         .fold(0.0, f64::max)
 }
 
